@@ -1,0 +1,122 @@
+package swim
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"net/netip"
+	"time"
+)
+
+// Config holds everything the engine needs. Every timing value comes from
+// here: the engine never reads a clock or a global.
+type Config struct {
+	// Self is this node's advertised address: its identity in the cluster.
+	Self netip.AddrPort
+	// ClusterID is wire.ClusterID of the cluster name; packets carrying
+	// another value are dropped.
+	ClusterID uint64
+	// Incarnation is the starting incarnation. Starting from a value that
+	// grows across restarts (such as the wall clock in seconds) lets a
+	// restarted node be ALIVE again at once everywhere.
+	Incarnation uint32
+	// BootID distinguishes this run's broadcasts from a previous run's.
+	BootID uint32
+
+	// ProbeInterval is the protocol period: one member is probed per period.
+	ProbeInterval time.Duration
+	// MinProbeTimeout floors the adaptive probe timeout.
+	MinProbeTimeout time.Duration
+	// PingHistoryFrontload fills the RTT history before real samples exist.
+	PingHistoryFrontload time.Duration
+	// IndirectChecks caps k, the number of ping-req relays.
+	IndirectChecks int
+	// SuspicionMult scales the suspicion timeout:
+	// SuspicionMult * max(1, log10(n)) * ProbeInterval.
+	SuspicionMult int
+	// RemoveDeadAfter is how long a dead or left member is kept (and a dead
+	// one re-probed with backoff) before it is forgotten.
+	RemoveDeadAfter time.Duration
+	// MaxPacketBytes bounds every packet the engine builds.
+	MaxPacketBytes int
+	// MaxBroadcastBytes bounds a user broadcast's payload.
+	MaxBroadcastBytes int
+	// BroadcastTTL is how long a broadcast may circulate; it is remembered
+	// for twice as long so that it is delivered at most once.
+	BroadcastTTL time.Duration
+	// MaxSeenBroadcasts bounds the broadcast deduplication table. When it is
+	// full of unexpired entries, new broadcasts are dropped and counted.
+	MaxSeenBroadcasts int
+	// MaxQueuedBroadcasts bounds the broadcasts waiting to be piggybacked.
+	MaxQueuedBroadcasts int
+	// MaxSyncMembers bounds how many members a join answer describes.
+	MaxSyncMembers int
+
+	// Rand is the engine's only source of randomness.
+	Rand *rand.Rand
+}
+
+// Defaults for the engine-only limits.
+const (
+	DefaultMaxSeenBroadcasts   = 65536
+	DefaultMaxQueuedBroadcasts = 1024
+	DefaultMaxSyncMembers      = 1024
+)
+
+func (c *Config) setDefaults() {
+	if c.MaxSeenBroadcasts == 0 {
+		c.MaxSeenBroadcasts = DefaultMaxSeenBroadcasts
+	}
+	if c.MaxQueuedBroadcasts == 0 {
+		c.MaxQueuedBroadcasts = DefaultMaxQueuedBroadcasts
+	}
+	if c.MaxSyncMembers == 0 {
+		c.MaxSyncMembers = DefaultMaxSyncMembers
+	}
+}
+
+// validate reports the first problem that would make the engine misbehave.
+func (c *Config) validate() error {
+	switch {
+	case !c.Self.IsValid() || c.Self.Addr().IsUnspecified() || c.Self.Port() == 0:
+		return fmt.Errorf("swim: Self %v is not a concrete address", c.Self)
+	case c.ProbeInterval <= 0:
+		return errors.New("swim: ProbeInterval must be positive")
+	case c.MinProbeTimeout <= 0 || c.PingHistoryFrontload <= 0:
+		return errors.New("swim: MinProbeTimeout and PingHistoryFrontload must be positive")
+	case c.IndirectChecks < 0:
+		return errors.New("swim: IndirectChecks must not be negative")
+	case c.SuspicionMult < 1:
+		return errors.New("swim: SuspicionMult must be at least 1")
+	case c.RemoveDeadAfter <= 0 || c.BroadcastTTL <= 0:
+		return errors.New("swim: RemoveDeadAfter and BroadcastTTL must be positive")
+	case c.MaxPacketBytes < 256:
+		return errors.New("swim: MaxPacketBytes must be at least 256")
+	case c.MaxBroadcastBytes < 1 || c.MaxBroadcastBytes+maxOverhead > c.MaxPacketBytes:
+		return fmt.Errorf("swim: MaxBroadcastBytes %d does not fit in a %d-byte packet", c.MaxBroadcastBytes, c.MaxPacketBytes)
+	case c.Rand == nil:
+		return errors.New("swim: Rand is required")
+	}
+	return nil
+}
+
+// maxOverhead is the most a packet needs besides one broadcast payload:
+// header (12+19+4), a ping (3+5+19) and the broadcast's own fields (3+19+12).
+const maxOverhead = 35 + 27 + 34
+
+// EmitLimit is how many times each update and broadcast is sent by a node
+// that knows n members (itself included): int(2.5*ln(n)+0.5), as in Smudge.
+func EmitLimit(n int) int {
+	if n < 1 {
+		return 0
+	}
+	return int(2.5*math.Log(float64(n)) + 0.5)
+}
+
+// SuspicionTimeout is how long a member stays SUSPECTED before it is declared
+// DEAD in a cluster of n members.
+func SuspicionTimeout(mult, n int, interval time.Duration) time.Duration {
+	scale := math.Max(1, math.Log10(float64(max(n, 1))))
+	return time.Duration(float64(mult) * scale * float64(interval))
+}

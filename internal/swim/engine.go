@@ -1,0 +1,997 @@
+// Package swim is smudge's protocol engine: a pure state machine for the SWIM
+// membership protocol with suspicion, incarnation numbers and piggybacked
+// dissemination.
+//
+// The engine owns no goroutine, socket, clock or global random source. Its
+// inputs are the current time and packets (Tick, Receive) and requests (Join,
+// Leave, Broadcast, ...); its outputs are packets to send and events, taken
+// with Outbox. NextDeadline says when Tick must next be called. This makes
+// the protocol testable with a fake clock and runnable by the thousand in a
+// simulator, in the manner of etcd-io/raft.
+//
+// An Engine is not safe for concurrent use: one goroutine owns it.
+package swim
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/seed-c7906467/smudge/internal/wire"
+)
+
+// Status is a member's state; at equal incarnation a higher value wins.
+type Status = wire.Status
+
+// Member states.
+const (
+	StatusAlive   = wire.StatusAlive
+	StatusSuspect = wire.StatusSuspect
+	StatusDead    = wire.StatusDead
+	StatusLeft    = wire.StatusLeft
+)
+
+// Member is a snapshot of what this node knows about one member.
+type Member struct {
+	Addr        netip.AddrPort // identity: the advertised address
+	Status      Status
+	Incarnation uint32
+	Source      netip.AddrPort // who declared the current status
+	Changed     time.Time      // when Status last changed here
+	LastHeard   time.Time      // when a packet from it last arrived; zero if never
+	RTT         time.Duration  // last direct round trip; 0 if none yet
+	EmitsLeft   int            // how many more times this node will gossip its state
+	Self        bool           // this node
+}
+
+// EventKind says what an Event reports.
+type EventKind uint8
+
+// Event kinds.
+const (
+	// EventStatus: a member was added or its status changed.
+	EventStatus EventKind = iota + 1
+	// EventRemoved: a dead or left member was forgotten, or removed by request.
+	EventRemoved
+	// EventBroadcast: a broadcast from another node arrived for the first time.
+	EventBroadcast
+)
+
+// Event is one output for the application.
+type Event struct {
+	Kind      EventKind
+	Member    Member    // EventStatus, EventRemoved: the member's state
+	Previous  Status    // EventStatus: the status before; 0 for a new member
+	Broadcast Broadcast // EventBroadcast
+}
+
+// Broadcast is a user message delivered to every other live member once.
+type Broadcast struct {
+	Origin  netip.AddrPort
+	Boot    uint32 // the origin's boot id: its broadcasts restart at index 1
+	Index   uint32
+	Payload []byte // shared with the forwarding queue: do not modify
+}
+
+// Packet is one datagram to send.
+type Packet struct {
+	To   netip.AddrPort
+	Data []byte
+}
+
+// Stats counts what the engine did and dropped. Every dropped input is
+// counted under exactly one reason.
+type Stats struct {
+	PacketsReceived      uint64
+	BytesReceived        uint64
+	PacketsSent          uint64
+	BytesSent            uint64
+	DroppedMalformed     uint64 // undecodable packets
+	DroppedWrongCluster  uint64 // packets from another cluster
+	DroppedFromSelf      uint64 // packets claiming to be from this node
+	DroppedMisdirected   uint64 // pings meant for another identity
+	UnknownMessages      uint64 // messages of an unknown type, skipped
+	UnexpectedAcks       uint64 // acks for no pending probe (late or forged)
+	ProbesSent           uint64
+	IndirectProbes       uint64 // probes that went to the ping-req phase
+	ProbesFailed         uint64 // probes with no ack at all
+	SuspicionsRaised     uint64 // members this node suspected itself
+	DeadDeclared         uint64 // suspicions that ran out here
+	Refutations          uint64 // times this node refuted a rumour about itself
+	BroadcastsSent       uint64 // originated here
+	BroadcastsDelivered  uint64
+	BroadcastsDuplicate  uint64
+	BroadcastsExpired    uint64 // too old to deliver or forward
+	BroadcastsDropped    uint64 // oversized, or the dedup table or queue was full
+	BroadcastsOwnEchoed  uint64 // this node's own broadcasts coming back
+	QueuedGossip         int    // updates and broadcasts waiting to be piggybacked
+	RemovedMembers       uint64
+	CurrentProbeTimeout  time.Duration
+	CurrentEmitLimit     int
+	CurrentSuspicionTime time.Duration
+}
+
+// Errors returned by the engine's requests.
+var (
+	ErrUnknownMember     = errors.New("swim: unknown member")
+	ErrBroadcastTooLarge = errors.New("swim: broadcast larger than MaxBroadcastBytes")
+	ErrBroadcastQueue    = errors.New("swim: broadcast queue full")
+	ErrLeaving           = errors.New("swim: node is leaving")
+	ErrSelf              = errors.New("swim: that is this node")
+)
+
+type member struct {
+	addr        netip.AddrPort
+	status      Status
+	inc         uint32
+	source      netip.AddrPort
+	changed     time.Time
+	lastHeard   time.Time
+	rtt         time.Duration
+	gen         uint32 // bumped on every status change: cancels timers
+	orderIdx    int
+	inProbeList bool
+	removed     bool
+	backoff     time.Duration // dead re-probe interval
+	nextNotice  time.Time     // rate limit for telling it what we think of it
+}
+
+func (m *member) live() bool { return m.status == StatusAlive || m.status == StatusSuspect }
+
+type probe struct {
+	seq       uint32
+	target    *member // nil for relayed probes
+	addr      netip.AddrPort
+	sentAt    time.Time
+	indirect  bool // in the ping-req phase
+	reprobe   bool // a re-probe of a dead member: failure changes nothing
+	relay     bool // on behalf of requester
+	requester netip.AddrPort
+	reqSeq    uint32
+}
+
+type bcastKey struct {
+	origin netip.AddrPort
+	boot   uint32
+	index  uint32
+}
+
+type seenEntry struct {
+	key     bcastKey
+	expires time.Time
+}
+
+type outbox struct {
+	packets []Packet
+	events  []Event
+	bufs    [][]byte
+	used    int
+}
+
+// Engine is one node's SWIM state machine.
+type Engine struct {
+	cfg     Config
+	hdr     wire.Header
+	inc     uint32
+	leaving bool
+
+	members map[netip.AddrPort]*member
+	order   []*member // members in a stable order, for deterministic iteration
+	live    int       // alive + suspect members, this node excluded
+
+	probeList   []*member
+	probeIdx    int
+	nextProbeAt time.Time
+	probes      map[uint32]*probe
+	seq         uint32
+	timers      timerHeap
+	rtt         *rttHistory
+
+	queue      *gossipQueue
+	bcastIndex uint32
+	seen       map[bcastKey]time.Time
+	seenFIFO   []seenEntry
+	seenHead   int
+
+	out   [2]outbox
+	cur   int
+	pkt   wire.Packet
+	stats Stats
+}
+
+// New returns an engine for cfg, started at now. Its first output is an
+// EventStatus announcing this node ALIVE.
+func New(cfg Config, now time.Time) (*Engine, error) {
+	cfg.setDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	e := &Engine{
+		cfg:     cfg,
+		hdr:     wire.Header{Cluster: cfg.ClusterID, Sender: cfg.Self},
+		inc:     cfg.Incarnation,
+		members: make(map[netip.AddrPort]*member),
+		probes:  make(map[uint32]*probe),
+		rtt:     newRTTHistory(cfg.PingHistoryFrontload, cfg.MinProbeTimeout),
+		queue:   newGossipQueue(),
+		seen:    make(map[bcastKey]time.Time),
+		seq:     cfg.Rand.Uint32(),
+	}
+	// Spread nodes' probe periods so that they do not tick in lockstep.
+	e.nextProbeAt = now.Add(time.Duration(cfg.Rand.Int64N(int64(cfg.ProbeInterval))))
+	e.event(Event{Kind: EventStatus, Member: e.selfMember()})
+	return e, nil
+}
+
+// Self is this node's address.
+func (e *Engine) Self() netip.AddrPort { return e.cfg.Self }
+
+// Incarnation is this node's current incarnation number.
+func (e *Engine) Incarnation() uint32 { return e.inc }
+
+// Leaving reports whether Leave was called.
+func (e *Engine) Leaving() bool { return e.leaving }
+
+// NumLive is the number of ALIVE and SUSPECTED members, this node included.
+func (e *Engine) NumLive() int { return e.live + 1 }
+
+// Stats returns the counters.
+func (e *Engine) Stats() Stats {
+	s := e.stats
+	s.QueuedGossip = e.queue.len
+	s.CurrentProbeTimeout = e.rtt.timeout()
+	s.CurrentEmitLimit = e.emitLimit()
+	s.CurrentSuspicionTime = e.suspicionTimeout()
+	return s
+}
+
+func (e *Engine) emitLimit() int { return EmitLimit(e.live + 1) }
+
+func (e *Engine) suspicionTimeout() time.Duration {
+	return SuspicionTimeout(e.cfg.SuspicionMult, e.live+1, e.cfg.ProbeInterval)
+}
+
+// NextDeadline is the time by which Tick must be called next.
+func (e *Engine) NextDeadline() time.Time {
+	d := e.nextProbeAt
+	if len(e.timers) > 0 && e.timers[0].at.Before(d) {
+		d = e.timers[0].at
+	}
+	return d
+}
+
+// Outbox returns the packets to send and the events produced since the last
+// call. The slices and packet data stay valid until the next call to Outbox.
+func (e *Engine) Outbox() ([]Packet, []Event) {
+	ob := &e.out[e.cur]
+	e.cur ^= 1
+	next := &e.out[e.cur]
+	clear(next.packets)
+	clear(next.events)
+	next.packets, next.events, next.used = next.packets[:0], next.events[:0], 0
+	return ob.packets, ob.events
+}
+
+// Members returns a snapshot of every known member, this node first.
+func (e *Engine) Members() []Member {
+	out := make([]Member, 0, len(e.order)+1)
+	out = append(out, e.selfMember())
+	for _, m := range e.order {
+		out = append(out, e.snapshot(m))
+	}
+	return out
+}
+
+// Member returns the snapshot of one member.
+func (e *Engine) Member(addr netip.AddrPort) (Member, bool) {
+	if addr == e.cfg.Self {
+		return e.selfMember(), true
+	}
+	m := e.members[addr]
+	if m == nil {
+		return Member{}, false
+	}
+	return e.snapshot(m), true
+}
+
+func (e *Engine) selfMember() Member {
+	st := StatusAlive
+	if e.leaving {
+		st = StatusLeft
+	}
+	return Member{
+		Addr: e.cfg.Self, Status: st, Incarnation: e.inc, Source: e.cfg.Self,
+		EmitsLeft: e.queue.pending(e.cfg.Self, e.emitLimit()), Self: true,
+	}
+}
+
+func (e *Engine) snapshot(m *member) Member {
+	return Member{
+		Addr: m.addr, Status: m.status, Incarnation: m.inc, Source: m.source,
+		Changed: m.changed, LastHeard: m.lastHeard, RTT: m.rtt,
+		EmitsLeft: e.queue.pending(m.addr, e.emitLimit()),
+	}
+}
+
+// ---- requests ----
+
+// Join adds addrs as ALIVE members (unless known) and pings each at once,
+// asking it for its member list. Unreachable addresses go the normal way of
+// suspicion and removal.
+func (e *Engine) Join(now time.Time, addrs ...netip.AddrPort) {
+	for _, a := range addrs {
+		if a == e.cfg.Self || !a.IsValid() {
+			continue
+		}
+		m := e.members[a]
+		if m == nil {
+			m = e.addMember(now, a, StatusAlive, 0, e.cfg.Self)
+		}
+		e.startProbe(now, m, wire.PingFlagJoin, false)
+	}
+}
+
+// AddMember adds addr as an ALIVE member and pings it, as Join does for one
+// address. It returns ErrSelf for this node's own address.
+func (e *Engine) AddMember(now time.Time, addr netip.AddrPort) error {
+	if addr == e.cfg.Self {
+		return ErrSelf
+	}
+	if !addr.IsValid() || addr.Addr().IsUnspecified() || addr.Port() == 0 {
+		return fmt.Errorf("swim: %v is not a concrete address", addr)
+	}
+	e.Join(now, addr)
+	return nil
+}
+
+// RemoveMember forgets addr at once (an EventRemoved follows). It will be
+// added again if it is heard from.
+func (e *Engine) RemoveMember(now time.Time, addr netip.AddrPort) error {
+	m := e.members[addr]
+	if m == nil {
+		return ErrUnknownMember
+	}
+	e.removeMember(m)
+	return nil
+}
+
+// SetStatus sets addr's status by local decision, at its current
+// incarnation, and gossips it. Other nodes apply their usual precedence.
+func (e *Engine) SetStatus(now time.Time, addr netip.AddrPort, st Status, source netip.AddrPort) error {
+	if !st.Valid() {
+		return fmt.Errorf("swim: invalid status %d", st)
+	}
+	m := e.members[addr]
+	if m == nil {
+		return ErrUnknownMember
+	}
+	if !source.IsValid() {
+		source = e.cfg.Self
+	}
+	e.setState(now, m, st, m.inc, source)
+	e.queue.addUpdate(e.updateMsg(m))
+	return nil
+}
+
+// Ping probes addr now, out of turn; the result takes the normal course.
+func (e *Engine) Ping(now time.Time, addr netip.AddrPort) error {
+	m := e.members[addr]
+	if m == nil {
+		return ErrUnknownMember
+	}
+	e.startProbe(now, m, 0, !m.live())
+	return nil
+}
+
+// Broadcast queues payload for every other live member and returns its
+// index. The engine keeps its own copy.
+func (e *Engine) Broadcast(now time.Time, payload []byte) (uint32, error) {
+	if e.leaving {
+		return 0, ErrLeaving
+	}
+	if len(payload) > e.cfg.MaxBroadcastBytes {
+		return 0, fmt.Errorf("%w: %d > %d bytes", ErrBroadcastTooLarge, len(payload), e.cfg.MaxBroadcastBytes)
+	}
+	if e.queue.broadcasts >= e.cfg.MaxQueuedBroadcasts {
+		return 0, ErrBroadcastQueue
+	}
+	e.bcastIndex++
+	msg := wire.Message{
+		Type: wire.TypeBroadcast, Subject: e.cfg.Self, Boot: e.cfg.BootID,
+		Index: e.bcastIndex, Payload: append([]byte(nil), payload...),
+	}
+	e.queue.addBroadcast(msg, now)
+	e.stats.BroadcastsSent++
+	return e.bcastIndex, nil
+}
+
+// Leave announces that this node is leaving: its LEFT state (at a new
+// incarnation) is sent at once to several members and then gossiped. The node
+// stops probing; it keeps answering until the caller stops it.
+func (e *Engine) Leave(now time.Time) {
+	if e.leaving {
+		return
+	}
+	e.leaving = true
+	e.inc++
+	e.queue.addUpdate(e.selfUpdate())
+	fanout := max(8, 2*e.cfg.IndirectChecks)
+	for _, m := range e.pickRandom(fanout, nil) {
+		b := e.startPacket(0)
+		u := e.selfUpdate()
+		b = u.AppendTo(b)
+		e.emit(m.addr, e.piggyback(b, now))
+	}
+}
+
+// ---- time ----
+
+// Tick runs everything due at now: probe deadlines, suspicion timeouts, dead
+// re-probes, removals and the next protocol period.
+func (e *Engine) Tick(now time.Time) {
+	for len(e.timers) > 0 && !now.Before(e.timers[0].at) {
+		t := e.timers.pop()
+		switch t.kind {
+		case timerProbe:
+			e.probeTimeout(now, t.seq)
+		case timerSuspect:
+			if t.m.gen == t.gen && t.m.status == StatusSuspect && !t.m.removed {
+				e.setState(now, t.m, StatusDead, t.m.inc, e.cfg.Self)
+				e.queue.addUpdate(e.updateMsg(t.m))
+				e.stats.DeadDeclared++
+			}
+		case timerReprobe:
+			if t.m.gen == t.gen && t.m.status == StatusDead && !t.m.removed {
+				e.startProbe(now, t.m, 0, true)
+				t.m.backoff = min(2*t.m.backoff, max(e.cfg.ProbeInterval, e.cfg.RemoveDeadAfter/8))
+				e.timers.push(timer{at: now.Add(t.m.backoff), kind: timerReprobe, m: t.m, gen: t.m.gen})
+			}
+		case timerRemove:
+			if t.m.gen == t.gen && !t.m.live() && !t.m.removed {
+				e.removeMember(t.m)
+			}
+		}
+	}
+	e.expireSeen(now)
+	if !now.Before(e.nextProbeAt) {
+		if !e.leaving {
+			if m := e.nextProbeTarget(); m != nil {
+				e.startProbe(now, m, 0, false)
+			}
+		}
+		e.nextProbeAt = e.nextProbeAt.Add(e.cfg.ProbeInterval)
+		if !e.nextProbeAt.After(now) { // we were not called for a while
+			e.nextProbeAt = now.Add(e.cfg.ProbeInterval)
+		}
+	}
+}
+
+// ---- membership ----
+
+func (e *Engine) addMember(now time.Time, addr netip.AddrPort, st Status, inc uint32, source netip.AddrPort) *member {
+	m := &member{addr: addr, status: st, inc: inc, source: source, changed: now, orderIdx: len(e.order)}
+	e.members[addr] = m
+	e.order = append(e.order, m)
+	if m.live() {
+		e.live++
+		e.insertProbe(m)
+	}
+	e.event(Event{Kind: EventStatus, Member: e.snapshot(m)})
+	return m
+}
+
+func (e *Engine) removeMember(m *member) {
+	m.removed = true
+	m.gen++
+	last := e.order[len(e.order)-1]
+	e.order[m.orderIdx] = last
+	last.orderIdx = m.orderIdx
+	e.order[len(e.order)-1] = nil
+	e.order = e.order[:len(e.order)-1]
+	delete(e.members, m.addr)
+	if m.live() {
+		e.live--
+	}
+	if it := e.queue.bySubject[m.addr]; it != nil {
+		e.queue.remove(it)
+	}
+	e.stats.RemovedMembers++
+	e.event(Event{Kind: EventRemoved, Member: e.snapshot(m)})
+}
+
+// setState moves m to (st, inc), scheduling the timers of its new status.
+func (e *Engine) setState(now time.Time, m *member, st Status, inc uint32, source netip.AddrPort) {
+	prev := m.status
+	m.inc, m.source = inc, source
+	if prev == st {
+		return
+	}
+	wasLive := m.live()
+	m.status, m.changed = st, now
+	m.gen++
+	switch {
+	case wasLive && !m.live():
+		e.live--
+	case !wasLive && m.live():
+		e.live++
+	}
+	switch st {
+	case StatusAlive:
+		if !m.inProbeList {
+			e.insertProbe(m)
+		}
+	case StatusSuspect:
+		e.timers.push(timer{at: now.Add(e.suspicionTimeout()), kind: timerSuspect, m: m, gen: m.gen})
+	case StatusDead:
+		m.backoff = e.cfg.ProbeInterval
+		e.timers.push(timer{at: now.Add(m.backoff), kind: timerReprobe, m: m, gen: m.gen})
+		e.timers.push(timer{at: now.Add(e.cfg.RemoveDeadAfter), kind: timerRemove, m: m, gen: m.gen})
+	case StatusLeft:
+		e.timers.push(timer{at: now.Add(e.cfg.RemoveDeadAfter), kind: timerRemove, m: m, gen: m.gen})
+	}
+	e.event(Event{Kind: EventStatus, Member: e.snapshot(m), Previous: prev})
+}
+
+func supersedes(inc uint32, st Status, curInc uint32, cur Status) bool {
+	return inc > curInc || (inc == curInc && st > cur)
+}
+
+// heardFrom handles the sender's implicit claim, in every packet header, to
+// be alive at its incarnation.
+func (e *Engine) heardFrom(now time.Time, addr netip.AddrPort, inc uint32, gossip bool) *member {
+	m := e.members[addr]
+	if m == nil {
+		m = e.addMember(now, addr, StatusAlive, inc, addr)
+		if gossip {
+			e.queue.addUpdate(e.updateMsg(m))
+		}
+	} else if inc > m.inc {
+		e.setState(now, m, StatusAlive, inc, addr)
+		if gossip {
+			e.queue.addUpdate(e.updateMsg(m))
+		}
+	}
+	m.lastHeard = now
+	return m
+}
+
+// applyUpdate applies one gossiped update. It reports whether the update was
+// about this node and made it refute.
+func (e *Engine) applyUpdate(now time.Time, u *wire.Message, gossip bool) (refuted bool) {
+	if u.Subject == e.cfg.Self {
+		if e.leaving || u.Incarnation < e.inc || (u.Incarnation == e.inc && u.Status == StatusAlive) {
+			return false
+		}
+		e.inc = u.Incarnation + 1
+		e.queue.addUpdate(e.selfUpdate())
+		e.stats.Refutations++
+		return true
+	}
+	m := e.members[u.Subject]
+	if m == nil {
+		// Rumours of the suspicion or death of a member we never knew
+		// would only resurrect it here; ignore them.
+		if u.Status == StatusAlive {
+			m = e.addMember(now, u.Subject, StatusAlive, u.Incarnation, u.Subject)
+			if gossip {
+				e.queue.addUpdate(e.updateMsg(m))
+			}
+		}
+		return false
+	}
+	if !supersedes(u.Incarnation, u.Status, m.inc, m.status) {
+		return false
+	}
+	source := u.Source
+	if u.Status == StatusAlive || !source.IsValid() {
+		source = u.Subject
+	}
+	e.setState(now, m, u.Status, u.Incarnation, source)
+	if gossip {
+		e.queue.addUpdate(e.updateMsg(m))
+	}
+	return false
+}
+
+func (e *Engine) updateMsg(m *member) wire.Message {
+	return wire.Message{Type: wire.TypeUpdate, Status: m.status, Incarnation: m.inc, Subject: m.addr, Source: m.source}
+}
+
+func (e *Engine) selfUpdate() wire.Message {
+	st := StatusAlive
+	if e.leaving {
+		st = StatusLeft
+	}
+	return wire.Message{Type: wire.TypeUpdate, Status: st, Incarnation: e.inc, Subject: e.cfg.Self, Source: e.cfg.Self}
+}
+
+// ---- probing ----
+
+// insertProbe puts a newcomer at a random place among the members not yet
+// probed in this pass, so it is probed within this pass.
+func (e *Engine) insertProbe(m *member) {
+	m.inProbeList = true
+	e.probeList = append(e.probeList, m)
+	rest := len(e.probeList) - e.probeIdx
+	j := e.probeIdx + e.cfg.Rand.IntN(rest)
+	last := len(e.probeList) - 1
+	e.probeList[j], e.probeList[last] = e.probeList[last], e.probeList[j]
+}
+
+// nextProbeTarget walks the shuffled list, reshuffling after each pass, so
+// every live member is probed once per pass: at most 2n-1 periods apart.
+func (e *Engine) nextProbeTarget() *member {
+	for pass := 0; pass < 2; pass++ {
+		for e.probeIdx < len(e.probeList) {
+			m := e.probeList[e.probeIdx]
+			e.probeIdx++
+			if !m.removed && m.live() {
+				return m
+			}
+		}
+		e.reshuffle()
+	}
+	return nil
+}
+
+func (e *Engine) reshuffle() {
+	for _, m := range e.probeList {
+		m.inProbeList = false
+	}
+	clear(e.probeList)
+	e.probeList = e.probeList[:0]
+	for _, m := range e.order {
+		if m.live() {
+			m.inProbeList = true
+			e.probeList = append(e.probeList, m)
+		}
+	}
+	e.cfg.Rand.Shuffle(len(e.probeList), func(i, j int) {
+		e.probeList[i], e.probeList[j] = e.probeList[j], e.probeList[i]
+	})
+	e.probeIdx = 0
+}
+
+func (e *Engine) nextSeq() uint32 {
+	e.seq++
+	return e.seq
+}
+
+func (e *Engine) startProbe(now time.Time, m *member, flags uint8, reprobe bool) {
+	p := &probe{seq: e.nextSeq(), target: m, addr: m.addr, sentAt: now, reprobe: reprobe}
+	e.probes[p.seq] = p
+	target := m.addr
+	if flags&wire.PingFlagJoin != 0 {
+		target = netip.AddrPort{} // a seed's identity may differ from the address we were given
+	}
+	e.sendPing(now, m.addr, target, p.seq, flags, m)
+	e.timers.push(timer{at: now.Add(e.rtt.timeout()), kind: timerProbe, seq: p.seq})
+	e.stats.ProbesSent++
+}
+
+// sendPing sends a ping to addr. If the target is suspected or dead here, its
+// state goes first in the packet so that it can refute at once.
+func (e *Engine) sendPing(now time.Time, addr, target netip.AddrPort, seq uint32, flags uint8, m *member) {
+	b := e.startPacket(0)
+	ping := wire.Message{Type: wire.TypePing, Seq: seq, Flags: flags, Target: target}
+	b = ping.AppendTo(b)
+	if m != nil && !m.removed && m.status != StatusAlive {
+		u := e.updateMsg(m)
+		b = u.AppendTo(b)
+	}
+	e.emit(addr, e.piggyback(b, now))
+}
+
+func (e *Engine) probeTimeout(now time.Time, seq uint32) {
+	p := e.probes[seq]
+	if p == nil {
+		return // answered
+	}
+	m := p.target
+	if p.relay || p.reprobe || m.removed || !m.live() {
+		delete(e.probes, seq)
+		return
+	}
+	if !p.indirect {
+		// Ask k others to try, and try once more ourselves: in a cluster of
+		// two there is nobody to ask, and one lost packet must not suspect.
+		p.indirect = true
+		e.stats.IndirectProbes++
+		k := min(e.emitLimit(), e.cfg.IndirectChecks)
+		for _, r := range e.pickRandom(k, m) {
+			b := e.startPacket(0)
+			req := wire.Message{Type: wire.TypePingReq, Seq: seq, Target: m.addr}
+			b = req.AppendTo(b)
+			e.emit(r.addr, e.piggyback(b, now))
+		}
+		e.sendPing(now, m.addr, m.addr, seq, 0, m)
+		e.timers.push(timer{at: now.Add(2 * e.rtt.timeout()), kind: timerProbe, seq: seq})
+		return
+	}
+	delete(e.probes, seq)
+	e.stats.ProbesFailed++
+	if m.status == StatusAlive {
+		e.setState(now, m, StatusSuspect, m.inc, e.cfg.Self)
+		e.queue.addUpdate(e.updateMsg(m))
+		e.stats.SuspicionsRaised++
+	}
+}
+
+// pickRandom returns up to k distinct random live members other than
+// exclude, by rejection sampling over the member list.
+func (e *Engine) pickRandom(k int, exclude *member) []*member {
+	avail := e.live
+	if exclude != nil && exclude.live() {
+		avail--
+	}
+	k = min(k, avail)
+	if k <= 0 {
+		return nil
+	}
+	picked := make([]*member, 0, k)
+	if k*2 >= avail { // small cluster: walk a shuffled copy
+		for _, m := range e.order {
+			if m.live() && m != exclude {
+				picked = append(picked, m)
+			}
+		}
+		e.cfg.Rand.Shuffle(len(picked), func(i, j int) { picked[i], picked[j] = picked[j], picked[i] })
+		return picked[:k]
+	}
+	for tries := 0; len(picked) < k && tries < 8*k+16; tries++ {
+		m := e.order[e.cfg.Rand.IntN(len(e.order))]
+		if !m.live() || m == exclude || containsMember(picked, m) {
+			continue
+		}
+		picked = append(picked, m)
+	}
+	return picked
+}
+
+func containsMember(ms []*member, m *member) bool {
+	for _, x := range ms {
+		if x == m {
+			return true
+		}
+	}
+	return false
+}
+
+// ---- receiving ----
+
+// Receive handles one datagram that arrived from the network address from.
+// Bad packets are dropped and counted; Receive never panics on any input.
+func (e *Engine) Receive(now time.Time, from netip.AddrPort, data []byte) {
+	e.stats.PacketsReceived++
+	e.stats.BytesReceived += uint64(len(data))
+	if err := e.pkt.Decode(data); err != nil {
+		e.stats.DroppedMalformed++
+		return
+	}
+	h := &e.pkt.Header
+	if h.Cluster != e.cfg.ClusterID {
+		e.stats.DroppedWrongCluster++
+		return
+	}
+	if h.Sender == e.cfg.Self {
+		e.stats.DroppedFromSelf++
+		return
+	}
+	e.stats.UnknownMessages += uint64(e.pkt.Skipped)
+	reply := from
+	if !reply.IsValid() {
+		reply = h.Sender
+	}
+	gossip := h.Flags&wire.HeaderFlagSync == 0
+	sender := e.heardFrom(now, h.Sender, h.Incarnation, gossip)
+
+	// State first, so that answers carry what this packet taught us.
+	refuted := false
+	for i := range e.pkt.Messages {
+		m := &e.pkt.Messages[i]
+		switch m.Type {
+		case wire.TypeUpdate:
+			if e.applyUpdate(now, m, gossip) {
+				refuted = true
+			}
+		case wire.TypeBroadcast:
+			e.receiveBroadcast(now, m)
+		}
+	}
+	answered := false
+	for i := range e.pkt.Messages {
+		m := &e.pkt.Messages[i]
+		switch m.Type {
+		case wire.TypePing:
+			if m.Target.IsValid() && m.Target != e.cfg.Self {
+				e.stats.DroppedMisdirected++
+				continue
+			}
+			e.answerPing(now, reply, sender, m)
+			answered = true
+		case wire.TypeAck:
+			e.handleAck(now, m.Seq)
+		case wire.TypePingReq:
+			e.relayPing(now, reply, m)
+		}
+	}
+	if answered {
+		return
+	}
+	// Tell the sender news about itself that no ack is carrying: our
+	// refutation, or that we hold it suspected or dead.
+	if refuted || sender.status != StatusAlive && !now.Before(sender.nextNotice) {
+		b := e.startPacket(0)
+		var u wire.Message
+		if refuted {
+			u = e.selfUpdate()
+		} else {
+			u = e.updateMsg(sender)
+			sender.nextNotice = now.Add(e.cfg.ProbeInterval)
+		}
+		b = u.AppendTo(b)
+		e.emit(reply, e.piggyback(b, now))
+	}
+}
+
+func (e *Engine) answerPing(now time.Time, reply netip.AddrPort, sender *member, ping *wire.Message) {
+	b := e.startPacket(0)
+	ack := wire.Message{Type: wire.TypeAck, Seq: ping.Seq}
+	b = ack.AppendTo(b)
+	if sender.status != StatusAlive {
+		u := e.updateMsg(sender)
+		b = u.AppendTo(b)
+	}
+	e.emit(reply, e.piggyback(b, now))
+	if ping.Flags&wire.PingFlagJoin != 0 {
+		e.sendSync(reply)
+	}
+}
+
+// sendSync answers a join with what this node knows, in packets marked so
+// that the joiner does not gossip it all back.
+func (e *Engine) sendSync(to netip.AddrPort) {
+	b := e.startPacket(wire.HeaderFlagSync)
+	empty := len(b)
+	self := e.selfUpdate()
+	b = self.AppendTo(b)
+	for i, m := range e.order {
+		if i >= e.cfg.MaxSyncMembers {
+			break
+		}
+		u := e.updateMsg(m)
+		if len(b)+u.EncodedLen() > e.cfg.MaxPacketBytes {
+			e.emit(to, b)
+			b = e.startPacket(wire.HeaderFlagSync)
+		}
+		b = u.AppendTo(b)
+	}
+	if len(b) > empty {
+		e.emit(to, b)
+	}
+}
+
+func (e *Engine) handleAck(now time.Time, seq uint32) {
+	p := e.probes[seq]
+	if p == nil {
+		e.stats.UnexpectedAcks++
+		return
+	}
+	delete(e.probes, seq)
+	if p.relay {
+		b := e.startPacket(0)
+		ack := wire.Message{Type: wire.TypeAck, Seq: p.reqSeq}
+		b = ack.AppendTo(b)
+		e.emit(p.requester, e.piggyback(b, now))
+		return
+	}
+	if !p.indirect {
+		rtt := now.Sub(p.sentAt)
+		e.rtt.add(rtt)
+		if !p.target.removed {
+			p.target.rtt = rtt
+		}
+	}
+}
+
+func (e *Engine) relayPing(now time.Time, requester netip.AddrPort, req *wire.Message) {
+	if req.Target == e.cfg.Self {
+		b := e.startPacket(0)
+		ack := wire.Message{Type: wire.TypeAck, Seq: req.Seq}
+		b = ack.AppendTo(b)
+		e.emit(requester, e.piggyback(b, now))
+		return
+	}
+	p := &probe{seq: e.nextSeq(), addr: req.Target, sentAt: now, relay: true, requester: requester, reqSeq: req.Seq}
+	e.probes[p.seq] = p
+	e.sendPing(now, req.Target, req.Target, p.seq, 0, e.members[req.Target])
+	e.timers.push(timer{at: now.Add(e.rtt.timeout()), kind: timerProbe, seq: p.seq})
+}
+
+// ---- broadcasts ----
+
+func (e *Engine) receiveBroadcast(now time.Time, m *wire.Message) {
+	if m.Subject == e.cfg.Self {
+		e.stats.BroadcastsOwnEchoed++
+		return
+	}
+	key := bcastKey{origin: m.Subject, boot: m.Boot, index: m.Index}
+	if _, dup := e.seen[key]; dup {
+		e.stats.BroadcastsDuplicate++
+		return
+	}
+	switch {
+	case int64(m.AgeMillis) > e.cfg.BroadcastTTL.Milliseconds():
+		e.stats.BroadcastsExpired++
+		return
+	case len(m.Payload) > e.cfg.MaxBroadcastBytes, len(e.seen) >= e.cfg.MaxSeenBroadcasts:
+		e.stats.BroadcastsDropped++
+		return
+	}
+	expires := now.Add(2 * e.cfg.BroadcastTTL)
+	e.seen[key] = expires
+	e.seenFIFO = append(e.seenFIFO, seenEntry{key: key, expires: expires})
+	msg := *m
+	msg.Payload = append([]byte(nil), m.Payload...)
+	e.stats.BroadcastsDelivered++
+	e.event(Event{Kind: EventBroadcast, Broadcast: Broadcast{
+		Origin: m.Subject, Boot: m.Boot, Index: m.Index, Payload: msg.Payload,
+	}})
+	if e.queue.broadcasts < e.cfg.MaxQueuedBroadcasts {
+		e.queue.addBroadcast(msg, now)
+	} else {
+		e.stats.BroadcastsDropped++
+	}
+}
+
+// expireSeen forgets broadcasts older than twice their time to live. Entries
+// expire in the order they were added.
+func (e *Engine) expireSeen(now time.Time) {
+	for e.seenHead < len(e.seenFIFO) && !now.Before(e.seenFIFO[e.seenHead].expires) {
+		delete(e.seen, e.seenFIFO[e.seenHead].key)
+		e.seenFIFO[e.seenHead] = seenEntry{}
+		e.seenHead++
+	}
+	if e.seenHead > 1024 && e.seenHead*2 > len(e.seenFIFO) {
+		n := copy(e.seenFIFO, e.seenFIFO[e.seenHead:])
+		clear(e.seenFIFO[n:])
+		e.seenFIFO = e.seenFIFO[:n]
+		e.seenHead = 0
+	}
+}
+
+// ---- output ----
+
+func (e *Engine) event(ev Event) {
+	ob := &e.out[e.cur]
+	ob.events = append(ob.events, ev)
+}
+
+func (e *Engine) startPacket(flags uint8) []byte {
+	ob := &e.out[e.cur]
+	var b []byte
+	if ob.used < len(ob.bufs) {
+		b = ob.bufs[ob.used][:0]
+	} else {
+		b = make([]byte, 0, e.cfg.MaxPacketBytes)
+		ob.bufs = append(ob.bufs, b)
+	}
+	ob.used++
+	e.hdr.Incarnation = e.inc
+	e.hdr.Flags = flags
+	return wire.AppendHeader(b, e.hdr)
+}
+
+func (e *Engine) piggyback(b []byte, now time.Time) []byte {
+	b, expired := e.queue.fill(b, e.cfg.MaxPacketBytes-len(b), now, e.emitLimit(), e.cfg.BroadcastTTL)
+	e.stats.BroadcastsExpired += uint64(expired)
+	return b
+}
+
+func (e *Engine) emit(to netip.AddrPort, b []byte) {
+	ob := &e.out[e.cur]
+	ob.packets = append(ob.packets, Packet{To: to, Data: b})
+	e.stats.PacketsSent++
+	e.stats.BytesSent += uint64(len(b))
+}
