@@ -1,0 +1,647 @@
+package smudge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/seed-c7906467/smudge/internal/swim"
+	"github.com/seed-c7906467/smudge/internal/wire"
+)
+
+// Errors returned by a Cluster.
+var (
+	// ErrNotStarted: the Cluster (or the default one, before Begin) is not running yet.
+	ErrNotStarted = errors.New("smudge: cluster not started")
+	// ErrStopped: the Cluster was shut down.
+	ErrStopped = errors.New("smudge: cluster stopped")
+	// ErrAlreadyStarted: Start was called twice.
+	ErrAlreadyStarted = errors.New("smudge: cluster already started")
+	// ErrBroadcastTooLarge: the payload is longer than MaxBroadcastBytes.
+	ErrBroadcastTooLarge = errors.New("smudge: broadcast too large")
+	// ErrUnknownNode: the node is not a member.
+	ErrUnknownNode = errors.New("smudge: unknown node")
+)
+
+// Stats counts a Cluster's work: the engine's counters plus the I/O loop's.
+type Stats struct {
+	swim.Stats
+	ReceiveQueueDrops     uint64 // datagrams dropped because the protocol loop was behind
+	ReadErrors            uint64 // failed or truncated reads
+	SendErrors            uint64 // failed writes
+	ListenerEventsDropped uint64 // events not delivered to a listener whose backlog was full
+}
+
+const (
+	clusterNew = iota
+	clusterRunning
+	clusterStopped
+)
+
+// receiveQueue is how many datagrams may wait for the protocol loop.
+const receiveQueue = 1024
+
+// Cluster is one member of a cluster: a SWIM engine driven by the real clock
+// over a Transport. Create it with New, then Start it. Several Clusters can
+// run in one process. All methods are safe for concurrent use.
+type Cluster struct {
+	cfg Config
+	log *levelLogger
+
+	mu        sync.Mutex // guards state and the listener lists
+	state     int
+	statusLs  []*statusSub
+	bcastLs   []*bcastSub
+	transport Transport
+	self      netip.AddrPort
+
+	view  atomic.Pointer[view]
+	stats atomic.Pointer[swim.Stats]
+	cmds  chan func(time.Time, *swim.Engine)
+	recv  chan datagram
+	stop  chan struct{}
+	done  chan struct{}
+	wg    sync.WaitGroup
+
+	receiveDrops   atomic.Uint64
+	readErrors     atomic.Uint64
+	sendErrors     atomic.Uint64
+	listenerDrops  atomic.Uint64
+}
+
+type statusSub struct {
+	l StatusListener
+	q *listenerQueue
+}
+
+type bcastSub struct {
+	l BroadcastListener
+	q *listenerQueue
+}
+
+type datagram struct {
+	from netip.AddrPort
+	buf  *[]byte
+}
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
+
+// New checks cfg and returns a Cluster that is not started yet.
+func New(cfg Config) (*Cluster, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg.InitialHosts = append([]string(nil), cfg.InitialHosts...)
+	c := &Cluster{
+		cfg:  cfg,
+		log:  newLevelLogger(cfg.Logger, cfg.LogThreshold),
+		cmds: make(chan func(time.Time, *swim.Engine)),
+		recv: make(chan datagram, receiveQueue),
+		stop: make(chan struct{}),
+		done: make(chan struct{}),
+	}
+	c.view.Store(&view{byAddr: map[netip.AddrPort]*Node{}})
+	return c, nil
+}
+
+// Start binds the transport, starts the protocol, and contacts the initial
+// hosts. It returns once the node is running; bind errors are returned.
+// Host names among the initial hosts are resolved with ctx.
+func (c *Cluster) Start(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch c.state {
+	case clusterRunning:
+		return ErrAlreadyStarted
+	case clusterStopped:
+		return ErrStopped
+	}
+	tr := c.cfg.Transport
+	if tr == nil {
+		ip, ok := netip.AddrFromSlice(c.cfg.ListenIP)
+		if !ok {
+			return fmt.Errorf("smudge: start: bad listen IP %v", c.cfg.ListenIP)
+		}
+		udp, err := NewUDPTransport(netip.AddrPortFrom(ip.Unmap(), uint16(c.cfg.ListenPort)))
+		if err != nil {
+			return fmt.Errorf("smudge: start: %w", err)
+		}
+		tr = udp
+	}
+	self, err := advertiseAddr(c.cfg.AdvertiseAddr, tr.LocalAddr())
+	if err != nil {
+		tr.Close()
+		return fmt.Errorf("smudge: start: %w", err)
+	}
+	seeds := c.resolveHosts(ctx, c.cfg.InitialHosts, self.Port())
+
+	seed1, seed2 := rand.Uint64(), rand.Uint64()
+	if c.cfg.Seed != 0 {
+		seed1, seed2 = uint64(c.cfg.Seed), uint64(c.cfg.Seed)^0x5deece66d
+	}
+	rng := rand.New(rand.NewPCG(seed1, seed2))
+	now := time.Now()
+	e, err := swim.New(swim.Config{
+		Self:                 self,
+		ClusterID:            wire.ClusterID(c.cfg.ClusterName),
+		Incarnation:          uint32(now.Unix()),
+		BootID:               rng.Uint32(),
+		ProbeInterval:        c.cfg.HeartbeatInterval,
+		MinProbeTimeout:      c.cfg.MinPingTime,
+		PingHistoryFrontload: c.cfg.PingHistoryFrontload,
+		IndirectChecks:       c.cfg.IndirectChecks,
+		SuspicionMult:        c.cfg.SuspicionMult,
+		RemoveDeadAfter:      c.cfg.RemoveDeadAfter,
+		MaxPacketBytes:       c.cfg.MaxPacketBytes,
+		MaxBroadcastBytes:    c.cfg.MaxBroadcastBytes,
+		BroadcastTTL:         c.cfg.BroadcastTTL,
+		Rand:                 rng,
+	}, now)
+	if err != nil {
+		tr.Close()
+		return fmt.Errorf("smudge: start: %w", err)
+	}
+	e.Join(now, seeds...)
+	c.transport, c.self, c.state = tr, self, clusterRunning
+	c.log.logf(LogInfo, "smudge: %s listening on %v as %v in cluster %q", c.cfg.ClusterName, tr.LocalAddr(), self, c.cfg.ClusterName)
+	c.wg.Add(2)
+	go c.readLoop(tr)
+	go c.run(e)
+	return nil
+}
+
+// advertiseAddr is the identity other members will know this node by.
+func advertiseAddr(adv string, local netip.AddrPort) (netip.AddrPort, error) {
+	if adv != "" {
+		ip, port, err := parseAdvertiseAddr(adv)
+		if err != nil {
+			return netip.AddrPort{}, fmt.Errorf("advertise address %q: %w", adv, err)
+		}
+		a, _ := netip.AddrFromSlice(ip)
+		if port == 0 {
+			port = int(local.Port())
+		}
+		return netip.AddrPortFrom(a.Unmap(), uint16(port)), nil
+	}
+	ip := local.Addr().Unmap()
+	if ip.IsUnspecified() {
+		found, err := GetLocalIP()
+		if err != nil {
+			return netip.AddrPort{}, fmt.Errorf("listening on %v: set an advertise address: %w", local, err)
+		}
+		ip, _ = netip.AddrFromSlice(found)
+		ip = ip.Unmap()
+	}
+	return netip.AddrPortFrom(ip, local.Port()), nil
+}
+
+// resolveHosts turns host strings into addresses, logging the ones that fail.
+func (c *Cluster) resolveHosts(ctx context.Context, hosts []string, defaultPort uint16) []netip.AddrPort {
+	var out []netip.AddrPort
+	for _, h := range hosts {
+		a, err := resolveAddress(ctx, h, defaultPort)
+		if err != nil {
+			c.log.logf(LogWarn, "smudge: initial host %q: %v", h, err)
+			continue
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+// readLoop moves datagrams from the transport to the protocol loop.
+func (c *Cluster) readLoop(tr Transport) {
+	defer c.wg.Done()
+	big := make([]byte, maxUDPPayload)
+	for {
+		n, from, err := tr.ReadFrom(big)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			select {
+			case <-c.stop:
+				return
+			default:
+			}
+			c.readErrors.Add(1)
+			continue
+		}
+		bp := bufPool.Get().(*[]byte)
+		*bp = append((*bp)[:0], big[:n]...)
+		select {
+		case c.recv <- datagram{from: from, buf: bp}:
+		default:
+			c.receiveDrops.Add(1)
+			bufPool.Put(bp)
+		}
+	}
+}
+
+// run is the protocol loop: the only goroutine that touches the engine.
+func (c *Cluster) run(e *swim.Engine) {
+	defer c.wg.Done()
+	defer close(c.done)
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	lastView := time.Time{}
+	for {
+		c.flush(e, &lastView)
+		wait := time.Until(e.NextDeadline())
+		if wait <= 0 {
+			e.Tick(time.Now())
+			continue
+		}
+		timer.Reset(wait)
+		select {
+		case <-c.stop:
+			return
+		case d := <-c.recv:
+			e.Receive(time.Now(), d.from, *d.buf)
+			bufPool.Put(d.buf)
+		case f := <-c.cmds:
+			f(time.Now(), e)
+		case <-timer.C:
+			e.Tick(time.Now())
+		}
+	}
+}
+
+// flush sends the engine's packets, hands its events to the listeners, and
+// refreshes the membership snapshot when it changed (and at least once a
+// protocol period, for the last-heard times).
+func (c *Cluster) flush(e *swim.Engine, lastView *time.Time) {
+	pkts, evs := e.Outbox()
+	for _, p := range pkts {
+		if err := c.transport.WriteTo(p.Data, p.To); err != nil {
+			c.sendErrors.Add(1)
+			c.log.logf(LogDebug, "smudge: send to %v: %v", p.To, err)
+		}
+	}
+	changed := false
+	for i := range evs {
+		if evs[i].Kind != swim.EventBroadcast {
+			changed = true
+		}
+	}
+	now := time.Now()
+	if changed || now.Sub(*lastView) >= c.cfg.HeartbeatInterval {
+		c.view.Store(newView(e.Members()))
+		st := e.Stats()
+		c.stats.Store(&st)
+		*lastView = now
+	}
+	if len(evs) == 0 {
+		return
+	}
+	c.mu.Lock()
+	statusLs, bcastLs := c.statusLs, c.bcastLs
+	c.mu.Unlock()
+	for i := range evs {
+		c.dispatch(&evs[i], statusLs, bcastLs)
+	}
+}
+
+func (c *Cluster) dispatch(ev *swim.Event, statusLs []*statusSub, bcastLs []*bcastSub) {
+	switch ev.Kind {
+	case swim.EventStatus:
+		n := nodeFromMember(ev.Member)
+		c.log.logf(LogDebug, "smudge: %v is %v", n.Address(), ev.Member.Status)
+		for _, s := range statusLs {
+			l := s.l
+			c.enqueue(s.q, func() { l.OnChange(n, n.status) })
+		}
+	case swim.EventRemoved:
+		n := nodeFromMember(ev.Member)
+		n.status = StatusUnknown
+		c.log.logf(LogDebug, "smudge: %v removed", n.Address())
+		for _, s := range statusLs {
+			if r, ok := s.l.(RemovalListener); ok {
+				c.enqueue(s.q, func() { r.OnRemove(n) })
+			}
+		}
+	case swim.EventBroadcast:
+		origin := c.view.Load().byAddr[ev.Broadcast.Origin]
+		if origin == nil {
+			origin = newNodeAddr(ev.Broadcast.Origin)
+		}
+		b := &Broadcast{origin: origin, boot: ev.Broadcast.Boot, index: ev.Broadcast.Index, bytes: ev.Broadcast.Payload}
+		for _, s := range bcastLs {
+			l := s.l
+			c.enqueue(s.q, func() { l.OnBroadcast(b) })
+		}
+	}
+}
+
+func (c *Cluster) enqueue(q *listenerQueue, f func()) {
+	if !q.push(f) {
+		if c.listenerDrops.Add(1) == 1 {
+			c.log.logf(LogError, "smudge: a listener is not keeping up; events are being dropped")
+		}
+	}
+}
+
+// do runs f on the protocol loop and waits for it.
+func (c *Cluster) do(f func(now time.Time, e *swim.Engine) error) error {
+	c.mu.Lock()
+	state := c.state
+	c.mu.Unlock()
+	switch state {
+	case clusterNew:
+		return ErrNotStarted
+	case clusterStopped:
+		return ErrStopped
+	}
+	reply := make(chan error, 1)
+	select {
+	case c.cmds <- func(now time.Time, e *swim.Engine) { reply <- f(now, e) }:
+	case <-c.done:
+		return ErrStopped
+	}
+	select {
+	case err := <-reply:
+		return err
+	case <-c.done:
+		return ErrStopped
+	}
+}
+
+// Leave announces to the cluster that this node is leaving, gives the news
+// up to two protocol periods (or until ctx ends) to spread, and shuts down.
+// Peers mark the node DEAD with Left() true, without a suspicion phase.
+func (c *Cluster) Leave(ctx context.Context) error {
+	err := c.do(func(now time.Time, e *swim.Engine) error { e.Leave(now); return nil })
+	if err != nil {
+		return err
+	}
+	t := time.NewTimer(2 * c.cfg.HeartbeatInterval)
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+		t.Stop()
+	}
+	return c.Shutdown()
+}
+
+// Shutdown stops the node at once, without telling anyone (peers will find
+// it dead). It closes the transport. Listeners receive what was already
+// queued for them. Shutdown is idempotent.
+func (c *Cluster) Shutdown() error {
+	c.mu.Lock()
+	if c.state != clusterRunning {
+		c.state = clusterStopped
+		c.mu.Unlock()
+		return nil
+	}
+	c.state = clusterStopped
+	tr := c.transport
+	c.mu.Unlock()
+	close(c.stop)
+	err := tr.Close()
+	c.wg.Wait()
+	c.mu.Lock()
+	for _, s := range c.statusLs {
+		s.q.close()
+	}
+	for _, s := range c.bcastLs {
+		s.q.close()
+	}
+	c.mu.Unlock()
+	c.log.logf(LogInfo, "smudge: %v stopped", c.self)
+	return err
+}
+
+// Done is closed when the Cluster has stopped.
+func (c *Cluster) Done() <-chan struct{} { return c.done }
+
+// Running reports whether the Cluster is started and not stopped.
+func (c *Cluster) Running() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.state == clusterRunning
+}
+
+// Config returns the Cluster's configuration.
+func (c *Cluster) Config() Config { return c.cfg }
+
+// LocalAddr is the transport's bound address (zero before Start).
+func (c *Cluster) LocalAddr() netip.AddrPort {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.transport == nil {
+		return netip.AddrPort{}
+	}
+	return c.transport.LocalAddr()
+}
+
+// LocalNode is this node's snapshot; nil before Start.
+func (c *Cluster) LocalNode() *Node {
+	v := c.view.Load()
+	if len(v.nodes) == 0 {
+		return nil
+	}
+	return v.nodes[0]
+}
+
+// Members returns a snapshot of every known member: this node first, then
+// the others, dead ones included until they are removed.
+func (c *Cluster) Members() []*Node {
+	return append([]*Node(nil), c.view.Load().nodes...)
+}
+
+// HealthyMembers returns the ALIVE members (SUSPECTED ones excluded), this
+// node included.
+func (c *Cluster) HealthyMembers() []*Node {
+	v := c.view.Load()
+	out := make([]*Node, 0, len(v.nodes))
+	for _, n := range v.nodes {
+		if n.status == StatusAlive {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// Member returns the snapshot of the member with the given address
+// ("ip:port" or "[ip]:port"), or nil.
+func (c *Cluster) Member(address string) *Node {
+	a, err := netip.ParseAddrPort(address)
+	if err != nil {
+		return nil
+	}
+	return c.view.Load().byAddr[netip.AddrPortFrom(a.Addr().Unmap(), a.Port())]
+}
+
+// Stats returns the counters as of the last protocol period.
+func (c *Cluster) Stats() Stats {
+	var s Stats
+	if p := c.stats.Load(); p != nil {
+		s.Stats = *p
+	}
+	s.ReceiveQueueDrops = c.receiveDrops.Load()
+	s.ReadErrors = c.readErrors.Load()
+	s.SendErrors = c.sendErrors.Load()
+	s.ListenerEventsDropped = c.listenerDrops.Load()
+	return s
+}
+
+// Broadcast sends payload to every other live member, once each. The
+// payload is copied. It returns ErrBroadcastTooLarge for a payload longer
+// than MaxBroadcastBytes.
+func (c *Cluster) Broadcast(payload []byte) error {
+	if len(payload) > c.cfg.MaxBroadcastBytes {
+		return fmt.Errorf("%w: %d bytes, the limit is %d (MaxBroadcastBytes)", ErrBroadcastTooLarge, len(payload), c.cfg.MaxBroadcastBytes)
+	}
+	return c.do(func(now time.Time, e *swim.Engine) error {
+		_, err := e.Broadcast(now, payload)
+		return err
+	})
+}
+
+// AddStatusListener registers l. A listener added before Start hears the
+// local node become ALIVE. If l also implements RemovalListener it is told
+// of removals.
+func (c *Cluster) AddStatusListener(l StatusListener) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.statusLs = append(c.statusLs[:len(c.statusLs):len(c.statusLs)], &statusSub{l: l, q: newListenerQueue()})
+}
+
+// AddBroadcastListener registers l.
+func (c *Cluster) AddBroadcastListener(l BroadcastListener) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.bcastLs = append(c.bcastLs[:len(c.bcastLs):len(c.bcastLs)], &bcastSub{l: l, q: newListenerQueue()})
+}
+
+// waitListeners blocks until every listener has received everything queued
+// so far. For tests.
+func (c *Cluster) waitListeners() {
+	c.mu.Lock()
+	qs := make([]*listenerQueue, 0, len(c.statusLs)+len(c.bcastLs))
+	for _, s := range c.statusLs {
+		qs = append(qs, s.q)
+	}
+	for _, s := range c.bcastLs {
+		qs = append(qs, s.q)
+	}
+	c.mu.Unlock()
+	for _, q := range qs {
+		q.wait()
+	}
+}
+
+// Join contacts more members (addresses as for InitialHosts) and adds them.
+func (c *Cluster) Join(ctx context.Context, hosts ...string) error {
+	var addrs []netip.AddrPort
+	var errs []error
+	for _, h := range hosts {
+		a, err := resolveAddress(ctx, h, c.LocalAddr().Port())
+		if err != nil {
+			errs = append(errs, fmt.Errorf("smudge: join %q: %w", h, err))
+			continue
+		}
+		addrs = append(addrs, a)
+	}
+	if err := c.do(func(now time.Time, e *swim.Engine) error { e.Join(now, addrs...); return nil }); err != nil {
+		return err
+	}
+	return errors.Join(errs...)
+}
+
+// AddNode adds a node not yet known as ALIVE (listeners are told) and pings
+// it at once. Adding a known node only pings it.
+func (c *Cluster) AddNode(n *Node) (*Node, error) {
+	if n == nil || !n.addr.IsValid() {
+		return nil, fmt.Errorf("smudge: AddNode: %w", errNilNode)
+	}
+	err := c.do(func(now time.Time, e *swim.Engine) error { return e.AddMember(now, n.addr) })
+	if err != nil {
+		return nil, err
+	}
+	return c.nodeNow(n.addr), nil
+}
+
+// RemoveNode forgets a node at once; RemovalListeners are told. It will be
+// added again if it is heard from.
+func (c *Cluster) RemoveNode(n *Node) (*Node, error) {
+	if n == nil {
+		return nil, fmt.Errorf("smudge: RemoveNode: %w", errNilNode)
+	}
+	err := c.do(func(now time.Time, e *swim.Engine) error {
+		if err := e.RemoveMember(now, n.addr); err != nil {
+			return fmt.Errorf("%w: %v", ErrUnknownNode, n.addr)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	removed := *n
+	removed.status = StatusUnknown
+	return &removed, nil
+}
+
+// PingNode probes a member now, out of turn. The result takes the normal
+// course (an answer keeps it ALIVE, silence leads to suspicion).
+func (c *Cluster) PingNode(n *Node) error {
+	if n == nil {
+		return fmt.Errorf("smudge: PingNode: %w", errNilNode)
+	}
+	return c.do(func(now time.Time, e *swim.Engine) error {
+		if err := e.Ping(now, n.addr); err != nil {
+			return fmt.Errorf("%w: %v", ErrUnknownNode, n.addr)
+		}
+		return nil
+	})
+}
+
+// UpdateNodeStatus sets a member's status by local decision and gossips it.
+// Other members apply the usual precedence, and a living node refutes a
+// SUSPECTED or DEAD verdict about itself.
+func (c *Cluster) UpdateNodeStatus(n *Node, status NodeStatus, source *Node) error {
+	if n == nil {
+		return fmt.Errorf("smudge: UpdateNodeStatus: %w", errNilNode)
+	}
+	var st swim.Status
+	switch status {
+	case StatusAlive:
+		st = swim.StatusAlive
+	case StatusSuspected:
+		st = swim.StatusSuspect
+	case StatusDead:
+		st = swim.StatusDead
+	default:
+		return fmt.Errorf("smudge: UpdateNodeStatus: cannot set status %v", status)
+	}
+	var src netip.AddrPort
+	if source != nil {
+		src = source.addr
+	}
+	return c.do(func(now time.Time, e *swim.Engine) error {
+		if err := e.SetStatus(now, n.addr, st, src); err != nil {
+			return fmt.Errorf("%w: %v", ErrUnknownNode, n.addr)
+		}
+		return nil
+	})
+}
+
+// nodeNow returns the member's current snapshot, taken on the loop.
+func (c *Cluster) nodeNow(a netip.AddrPort) *Node {
+	var n *Node
+	c.do(func(now time.Time, e *swim.Engine) error {
+		if m, ok := e.Member(a); ok {
+			n = nodeFromMember(m)
+		}
+		return nil
+	})
+	return n
+}
+
+var errNilNode = errors.New("nil node")

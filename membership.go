@@ -1,0 +1,159 @@
+package smudge
+
+import (
+	"net/netip"
+	"sync"
+
+	"github.com/seed-c7906467/smudge/internal/swim"
+)
+
+// StatusListener is told of every status change of every member, the local
+// node included (it is ALIVE at start). Listeners run in their own goroutine,
+// in order, never under a lock of the Cluster: a slow listener delays only
+// its own events.
+type StatusListener interface {
+	OnChange(node *Node, status NodeStatus)
+}
+
+// BroadcastListener receives every broadcast from another node, once.
+type BroadcastListener interface {
+	OnBroadcast(broadcast *Broadcast)
+}
+
+// RemovalListener is an optional interface for a StatusListener (or a
+// listener registered with AddRemovalListener): OnRemove is called when a
+// member is forgotten, after RemoveDeadAfter as DEAD or by RemoveNode.
+type RemovalListener interface {
+	OnRemove(node *Node)
+}
+
+// nodeStatus maps the engine's status to Smudge's; LEFT is reported as DEAD.
+func nodeStatus(st swim.Status) NodeStatus {
+	switch st {
+	case swim.StatusAlive:
+		return StatusAlive
+	case swim.StatusSuspect:
+		return StatusSuspected
+	case swim.StatusDead, swim.StatusLeft:
+		return StatusDead
+	}
+	return StatusUnknown
+}
+
+// nodeFromMember snapshots an engine member as a Node.
+func nodeFromMember(m swim.Member) *Node {
+	n := &Node{
+		addr:        m.Addr,
+		status:      nodeStatus(m.Status),
+		left:        m.Status == swim.StatusLeft,
+		source:      m.Source,
+		incarnation: m.Incarnation,
+		timestamp:   millisOf(m.LastHeard),
+		pingMillis:  PingNoData,
+		emitCounter: int8(min(m.EmitsLeft, 127)),
+		local:       m.Self,
+		changed:     m.Changed,
+	}
+	if m.RTT > 0 {
+		n.pingMillis = int(m.RTT.Milliseconds())
+	}
+	if m.Self {
+		n.timestamp = GetNowInMillis()
+	}
+	return n
+}
+
+// view is an immutable snapshot of the membership, swapped atomically.
+type view struct {
+	nodes  []*Node // the local node first
+	byAddr map[netip.AddrPort]*Node
+}
+
+func newView(ms []swim.Member) *view {
+	v := &view{nodes: make([]*Node, len(ms)), byAddr: make(map[netip.AddrPort]*Node, len(ms))}
+	for i, m := range ms {
+		n := nodeFromMember(m)
+		v.nodes[i] = n
+		v.byAddr[n.addr] = n
+	}
+	return v
+}
+
+// maxListenerBacklog bounds each listener's queue of undelivered events.
+// Past it events are dropped, counted and logged: a listener that blocks
+// forever must not grow memory without bound.
+const maxListenerBacklog = 1 << 16
+
+// listenerQueue runs one listener's calls in order in its own goroutine.
+type listenerQueue struct {
+	mu      sync.Mutex
+	cond    *sync.Cond
+	items   []func()
+	closed  bool
+	dropped uint64
+	idle    bool
+}
+
+func newListenerQueue() *listenerQueue {
+	q := &listenerQueue{idle: true}
+	q.cond = sync.NewCond(&q.mu)
+	go q.run()
+	return q
+}
+
+// push queues f; it reports false when the backlog is full.
+func (q *listenerQueue) push(f func()) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed {
+		return true
+	}
+	if len(q.items) >= maxListenerBacklog {
+		q.dropped++
+		return false
+	}
+	q.items = append(q.items, f)
+	q.cond.Broadcast()
+	return true
+}
+
+func (q *listenerQueue) run() {
+	for {
+		q.mu.Lock()
+		for len(q.items) == 0 && !q.closed {
+			q.idle = true
+			q.cond.Broadcast()
+			q.cond.Wait()
+		}
+		if len(q.items) == 0 {
+			q.idle = true
+			q.cond.Broadcast()
+			q.mu.Unlock()
+			return
+		}
+		batch := q.items
+		q.items = nil
+		q.idle = false
+		q.mu.Unlock()
+		for _, f := range batch {
+			f()
+		}
+	}
+}
+
+// close lets the goroutine finish what is queued and exit.
+func (q *listenerQueue) close() {
+	q.mu.Lock()
+	q.closed = true
+	q.cond.Broadcast()
+	q.mu.Unlock()
+}
+
+// wait blocks until everything queued so far has been delivered.
+func (q *listenerQueue) wait() {
+	q.mu.Lock()
+	for len(q.items) > 0 || !q.idle {
+		q.cond.Wait()
+	}
+	q.mu.Unlock()
+}
