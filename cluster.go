@@ -69,10 +69,10 @@ type Cluster struct {
 	done  chan struct{}
 	wg    sync.WaitGroup
 
-	receiveDrops   atomic.Uint64
-	readErrors     atomic.Uint64
-	sendErrors     atomic.Uint64
-	listenerDrops  atomic.Uint64
+	receiveDrops  atomic.Uint64
+	readErrors    atomic.Uint64
+	sendErrors    atomic.Uint64
+	listenerDrops atomic.Uint64
 }
 
 type statusSub struct {

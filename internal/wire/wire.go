@@ -9,22 +9,35 @@
 //
 //	magic    2 bytes  'S' 'W'
 //	version  1 byte   currently 1
-//	flags    1 byte   reserved, must be ignored by decoders
+//	flags    1 byte   HeaderFlag* bits; unknown bits are ignored
 //	cluster  8 bytes  FNV-1a 64 of the cluster name
 //	sender   address  the sender's advertised identity (see Address)
 //	incarn.  4 bytes  the sender's incarnation number
 //
 // Address: family (1 byte: 0 none, 4 IPv4, 6 IPv6), the IP (0, 4 or 16 bytes),
-// then the port (2 bytes, absent for family 0).
+// then the port (2 bytes, absent for family 0). IPv4-mapped IPv6 addresses are
+// written as IPv4 and decoded as IPv4; IPv6 zones are not carried. Every
+// address present in a packet must be usable as a member's identity: not
+// unspecified (0.0.0.0, ::) and not port 0.
 //
 // Message: type (1 byte), body length (2 bytes), body. Unknown types are
-// skipped by length, so newer senders can add message types.
+// skipped by length, so newer senders can add message types. A known type
+// whose body does not parse exactly (too short, trailing bytes, bad address or
+// status) makes the whole packet invalid.
+//
+// Bodies (big endian, after the type and length):
+//
+//	ping       seq (4), flags (1), target address (may be family 0)
+//	ack        seq (4)
+//	ping-req   seq (4), target address
+//	update     status (1), incarnation (4), subject address, source address (may be family 0)
+//	broadcast  origin address, boot (4), index (4), age in ms (4), payload (rest of the body)
 package wire
 
 import (
 	"encoding/binary"
 	"errors"
-	"hash/fnv"
+	"fmt"
 	"net/netip"
 )
 
@@ -99,35 +112,70 @@ func (s Status) String() string {
 	return "invalid"
 }
 
+// HeaderFlagSync marks a packet of membership state sent in answer to a join:
+// its updates are applied but not gossiped onwards (the cluster knows them).
+const HeaderFlagSync = 1
+
 // PingFlagJoin in a Ping's Flags asks the receiver to answer with updates
 // about every member it knows (sent to a seed by a joining node).
 const PingFlagJoin = 1
 
-// Decoding errors. Every error returned by Decode wraps one of these.
+// Decoding errors. Every error returned by Decode and DecodeHeader is, or
+// wraps, one of these; test with errors.Is.
 var (
-	ErrShort       = errors.New("wire: packet shorter than its header")
-	ErrMagic       = errors.New("wire: bad magic")
-	ErrVersion     = errors.New("wire: unsupported version")
-	ErrAddress     = errors.New("wire: malformed address")
-	ErrTruncated   = errors.New("wire: message runs past the end of the packet")
-	ErrMalformed   = errors.New("wire: malformed message body")
-	ErrNoMessages  = errors.New("wire: packet has no messages")
-	ErrTooMany     = errors.New("wire: too many messages in one packet")
-	ErrBadStatus   = errors.New("wire: invalid member status")
+	// ErrShort: the packet ends inside its header.
+	ErrShort = errors.New("wire: packet shorter than its header")
+	// ErrMagic: the packet does not start with the magic bytes.
+	ErrMagic = errors.New("wire: bad magic")
+	// ErrVersion: the packet's version is not Version.
+	ErrVersion = errors.New("wire: unsupported version")
+	// ErrAddress: an address in a message has an unknown family, is
+	// truncated, is unspecified or has port 0, or is missing (family 0)
+	// where one is required.
+	ErrAddress = errors.New("wire: malformed address")
+	// ErrTruncated: a message's type and length, or its body, run past the
+	// end of the packet.
+	ErrTruncated = errors.New("wire: message runs past the end of the packet")
+	// ErrMalformed: a message body is too short or has trailing bytes.
+	ErrMalformed = errors.New("wire: malformed message body")
+	// ErrNoMessages: the packet has no message of a known type.
+	ErrNoMessages = errors.New("wire: packet has no messages")
+	// ErrTooMany: the packet has more than MaxMessages messages of known types.
+	ErrTooMany = errors.New("wire: too many messages in one packet")
+	// ErrBadStatus: an update carries a Status that is not Valid.
+	ErrBadStatus = errors.New("wire: invalid member status")
+	// ErrUnspecified: the header's sender is missing, unspecified (0.0.0.0
+	// or ::) or has port 0.
 	ErrUnspecified = errors.New("wire: unspecified sender address")
 )
 
-// MaxMessages bounds the number of messages decoded from one packet.
+// Errors for an address cut short by the end of its container: they match
+// both ErrAddress and the container's error (the header's or the body's).
+var (
+	errShortHeaderAddr = fmt.Errorf("%w: %w", ErrShort, ErrAddress)
+	errShortBodyAddr   = fmt.Errorf("%w: %w", ErrMalformed, ErrAddress)
+)
+
+// errAddrShort is readAddr's internal error for a truncated address; callers
+// translate it to one of the errors above.
+var errAddrShort = errors.New("wire: address truncated")
+
+// MaxMessages bounds the number of messages of known types decoded from one
+// packet. Skipped messages of unknown types do not count.
 const MaxMessages = 512
 
-// Header is the fixed part at the start of every packet.
+// Header is the fixed part at the start of every packet. A decoder rejects a
+// header whose Sender is invalid, unspecified or has port 0, so AppendHeader
+// must be given a real address.
 type Header struct {
+	Flags       uint8          // HeaderFlag* bits; unknown bits are ignored
 	Cluster     uint64         // ClusterID of the sender's cluster name
 	Sender      netip.AddrPort // the sender's advertised address: its identity
 	Incarnation uint32         // the sender's current incarnation
 }
 
-// Message is one decoded message. Which fields are set depends on Type.
+// Message is one message of a packet. Which fields are used depends on Type;
+// the others are ignored by AppendTo and left zero by Decode.
 type Message struct {
 	Type        MsgType
 	Seq         uint32         // Ping, Ack, PingReq
@@ -140,24 +188,36 @@ type Message struct {
 	Boot        uint32         // Broadcast: the origin's boot id
 	Index       uint32         // Broadcast: the origin's broadcast counter
 	AgeMillis   uint32         // Broadcast: time since it was first sent
-	Payload     []byte         // Broadcast: aliases the decoded buffer
+	Payload     []byte         // Broadcast: aliases the decoded buffer (nil when empty); copy it to keep it
 }
 
-// Packet is a decoded packet. Decode reuses Messages between calls.
+// Packet is a decoded packet. Decode reuses Messages between calls, so a
+// Packet must not be shared between goroutines and its Messages (and their
+// Payloads) are only valid until the next Decode and while the decoded buffer
+// is unchanged.
 type Packet struct {
 	Header
 	Messages []Message
 	Skipped  int // messages of unknown type that were skipped
 }
 
-// ClusterID hashes a cluster name into the header's cluster field.
+// ClusterID hashes a cluster name into the header's cluster field
+// (FNV-1a 64, as hash/fnv's New64a, computed without allocating).
 func ClusterID(name string) uint64 {
-	h := fnv.New64a()
-	h.Write([]byte(name))
-	return h.Sum64()
+	const (
+		offset64 = 14695981039346656037
+		prime64  = 1099511628211
+	)
+	h := uint64(offset64)
+	for i := 0; i < len(name); i++ {
+		h ^= uint64(name[i])
+		h *= prime64
+	}
+	return h
 }
 
-// AddrLen is the encoded length of a.
+// AddrLen is the encoded length of a: 1 when a is invalid, 7 for IPv4 (and
+// IPv4-mapped IPv6), 19 for IPv6.
 func AddrLen(a netip.AddrPort) int {
 	ip := a.Addr()
 	switch {
@@ -170,7 +230,8 @@ func AddrLen(a netip.AddrPort) int {
 	}
 }
 
-// AppendAddr appends the encoding of a (family 0 when a is invalid).
+// AppendAddr appends the encoding of a (family 0 when a is invalid). An
+// IPv4-mapped IPv6 address is written as IPv4, and a zone is dropped.
 func AppendAddr(dst []byte, a netip.AddrPort) []byte {
 	if !a.IsValid() {
 		return append(dst, 0)
@@ -188,23 +249,24 @@ func AppendAddr(dst []byte, a netip.AddrPort) []byte {
 	return binary.BigEndian.AppendUint16(dst, a.Port())
 }
 
-// readAddr decodes an address from the front of b.
+// readAddr decodes an address from the front of b. It returns errAddrShort
+// when b ends inside the address and ErrAddress for an unknown family.
 func readAddr(b []byte) (netip.AddrPort, []byte, error) {
 	if len(b) < 1 {
-		return netip.AddrPort{}, nil, ErrAddress
+		return netip.AddrPort{}, nil, errAddrShort
 	}
 	switch b[0] {
 	case 0:
 		return netip.AddrPort{}, b[1:], nil
 	case 4:
 		if len(b) < 1+4+2 {
-			return netip.AddrPort{}, nil, ErrAddress
+			return netip.AddrPort{}, nil, errAddrShort
 		}
 		ip := netip.AddrFrom4([4]byte(b[1:5]))
 		return netip.AddrPortFrom(ip, binary.BigEndian.Uint16(b[5:7])), b[7:], nil
 	case 6:
 		if len(b) < 1+16+2 {
-			return netip.AddrPort{}, nil, ErrAddress
+			return netip.AddrPort{}, nil, errAddrShort
 		}
 		ip := netip.AddrFrom16([16]byte(b[1:17])).Unmap()
 		return netip.AddrPortFrom(ip, binary.BigEndian.Uint16(b[17:19])), b[19:], nil
@@ -212,12 +274,45 @@ func readAddr(b []byte) (netip.AddrPort, []byte, error) {
 	return netip.AddrPort{}, nil, ErrAddress
 }
 
+// usable reports whether a can identify a member: a real IP and port. It
+// unmaps first, as AppendAddr does (::ffff:0.0.0.0 is not IsUnspecified).
+func usable(a netip.AddrPort) bool {
+	return a.IsValid() && !a.Addr().Unmap().IsUnspecified() && a.Port() != 0
+}
+
+// checkAddr is Validate's rule for one address in a message.
+func checkAddr(a netip.AddrPort, required bool) error {
+	if a.IsValid() && !usable(a) || required && !a.IsValid() {
+		return ErrAddress
+	}
+	return nil
+}
+
+// bodyAddr reads an address inside a message body: family 0 (allowed unless
+// required) or a usable address.
+func bodyAddr(b []byte, required bool) (netip.AddrPort, []byte, error) {
+	a, rest, err := readAddr(b)
+	if err == errAddrShort {
+		return netip.AddrPort{}, nil, errShortBodyAddr
+	}
+	if err == nil {
+		err = checkAddr(a, required)
+	}
+	if err != nil {
+		return netip.AddrPort{}, nil, err
+	}
+	return a, rest, nil
+}
+
+// fixedHeaderLen is magic, version, flags and cluster.
+const fixedHeaderLen = 12
+
 // HeaderLen is the encoded length of h.
-func HeaderLen(h Header) int { return 12 + AddrLen(h.Sender) + 4 }
+func HeaderLen(h Header) int { return fixedHeaderLen + AddrLen(h.Sender) + 4 }
 
 // AppendHeader appends the encoding of h.
 func AppendHeader(dst []byte, h Header) []byte {
-	dst = append(dst, magic0, magic1, Version, 0)
+	dst = append(dst, magic0, magic1, Version, h.Flags)
 	dst = binary.BigEndian.AppendUint64(dst, h.Cluster)
 	dst = AppendAddr(dst, h.Sender)
 	return binary.BigEndian.AppendUint32(dst, h.Incarnation)
@@ -226,8 +321,52 @@ func AppendHeader(dst []byte, h Header) []byte {
 // msgOverhead is the type byte plus the length field.
 const msgOverhead = 3
 
-// EncodedLen is the number of bytes AppendMessage writes for m.
+// MaxBodyLen is the largest message body the length field can describe. A
+// Broadcast's payload may be at most MaxBodyLen - AddrLen(Subject) - 12 bytes
+// (and in practice must fit a UDP datagram together with the header).
+const MaxBodyLen = 0xFFFF
+
+// Validate reports why m cannot be encoded, or nil when it can. For a
+// message of known type the error is the one Decode would return for its
+// encoding: ErrBadStatus for an Update whose Status is not Valid; ErrAddress
+// for a missing PingReq Target or Update/Broadcast Subject, or for any
+// address that is set but unspecified or has port 0 (an invalid Ping Target
+// or Update Source means none and is fine). It returns ErrMalformed for an
+// unknown type (which Decode would skip) or a body longer than MaxBodyLen.
+func (m *Message) Validate() error {
+	switch m.Type {
+	case TypePing:
+		return checkAddr(m.Target, false)
+	case TypeAck:
+	case TypePingReq:
+		return checkAddr(m.Target, true)
+	case TypeUpdate:
+		if !m.Status.Valid() {
+			return ErrBadStatus
+		}
+		if err := checkAddr(m.Subject, true); err != nil {
+			return err
+		}
+		return checkAddr(m.Source, false)
+	case TypeBroadcast:
+		if err := checkAddr(m.Subject, true); err != nil {
+			return err
+		}
+		if AddrLen(m.Subject)+12+len(m.Payload) > MaxBodyLen {
+			return ErrMalformed
+		}
+	default:
+		return ErrMalformed
+	}
+	return nil
+}
+
+// EncodedLen is the number of bytes AppendTo appends for m: 0 when m cannot
+// be encoded (see Validate).
 func (m *Message) EncodedLen() int {
+	if m.Validate() != nil {
+		return 0
+	}
 	switch m.Type {
 	case TypePing:
 		return msgOverhead + 4 + 1 + AddrLen(m.Target)
@@ -243,11 +382,12 @@ func (m *Message) EncodedLen() int {
 	return 0
 }
 
-// AppendTo appends the encoding of m. A message of unknown type, or a
-// body longer than 65535 bytes, appends nothing.
+// AppendTo appends the encoding of m. A message that Decode would reject
+// (see Validate) appends nothing, so one bad message cannot make a receiver
+// drop the whole compound packet.
 func (m *Message) AppendTo(dst []byte) []byte {
 	n := m.EncodedLen()
-	if n == 0 || n-msgOverhead > 0xFFFF {
+	if n == 0 {
 		return dst
 	}
 	dst = append(dst, byte(m.Type))
@@ -278,74 +418,91 @@ func (m *Message) AppendTo(dst []byte) []byte {
 }
 
 // DecodeHeader decodes the header at the front of b and returns the rest.
+// On error the Header is zero.
 func DecodeHeader(b []byte) (Header, []byte, error) {
-	var h Header
-	if len(b) < 12+1+4 {
-		return h, nil, ErrShort
+	if len(b) < fixedHeaderLen+1+4 {
+		return Header{}, nil, ErrShort
 	}
 	if b[0] != magic0 || b[1] != magic1 {
-		return h, nil, ErrMagic
+		return Header{}, nil, ErrMagic
 	}
 	if b[2] != Version {
-		return h, nil, ErrVersion
+		return Header{}, nil, ErrVersion
 	}
-	h.Cluster = binary.BigEndian.Uint64(b[4:12])
-	sender, rest, err := readAddr(b[12:])
+	sender, rest, err := readAddr(b[fixedHeaderLen:])
+	if err == errAddrShort {
+		return Header{}, nil, errShortHeaderAddr
+	}
 	if err != nil {
-		return h, nil, err
+		return Header{}, nil, err
 	}
-	if !sender.IsValid() || sender.Addr().IsUnspecified() || sender.Port() == 0 {
-		return h, nil, ErrUnspecified
+	if !usable(sender) {
+		return Header{}, nil, ErrUnspecified
 	}
 	if len(rest) < 4 {
-		return h, nil, ErrShort
+		return Header{}, nil, ErrShort
 	}
-	h.Sender = sender
-	h.Incarnation = binary.BigEndian.Uint32(rest)
+	h := Header{
+		Flags:       b[3],
+		Cluster:     binary.BigEndian.Uint64(b[4:fixedHeaderLen]),
+		Sender:      sender,
+		Incarnation: binary.BigEndian.Uint32(rest),
+	}
 	return h, rest[4:], nil
 }
 
-// Decode parses a whole packet into p, reusing p.Messages. Payloads alias b.
-// On error p holds no messages.
+// Decode parses a whole packet into p, reusing p.Messages (it allocates only
+// when a packet has more messages than any before it). Payloads alias b.
+//
+// On error p holds no messages and Skipped is 0; p.Header is the zero Header
+// when the header itself was bad, and the decoded header otherwise (so the
+// caller can tell who sent a bad packet).
 func (p *Packet) Decode(b []byte) error {
+	clear(p.Messages) // drop references into the previous buffer
 	p.Messages = p.Messages[:0]
 	p.Skipped = 0
 	h, rest, err := DecodeHeader(b)
+	p.Header = h
 	if err != nil {
 		return err
 	}
-	p.Header = h
 	for len(rest) > 0 {
 		if len(rest) < msgOverhead {
-			p.Messages = p.Messages[:0]
-			return ErrTruncated
+			return p.fail(ErrTruncated)
 		}
 		t := MsgType(rest[0])
-		n := int(binary.BigEndian.Uint16(rest[1:3]))
-		if len(rest) < msgOverhead+n {
-			p.Messages = p.Messages[:0]
-			return ErrTruncated
+		n := msgOverhead + int(binary.BigEndian.Uint16(rest[1:3]))
+		if len(rest) < n {
+			return p.fail(ErrTruncated)
 		}
-		body := rest[msgOverhead : msgOverhead+n]
-		rest = rest[msgOverhead+n:]
+		// The body's capacity ends with it, so appending to a Payload
+		// cannot overwrite the next message.
+		body := rest[msgOverhead:n:n]
+		rest = rest[n:]
 		if t < TypePing || t > TypeBroadcast {
 			p.Skipped++
 			continue
 		}
 		if len(p.Messages) == MaxMessages {
-			p.Messages = p.Messages[:0]
-			return ErrTooMany
+			return p.fail(ErrTooMany)
 		}
 		p.Messages = append(p.Messages, Message{Type: t})
 		if err := decodeBody(&p.Messages[len(p.Messages)-1], body); err != nil {
-			p.Messages = p.Messages[:0]
-			return err
+			return p.fail(err)
 		}
 	}
 	if len(p.Messages) == 0 {
-		return ErrNoMessages
+		return p.fail(ErrNoMessages)
 	}
 	return nil
+}
+
+// fail empties p's messages and returns err.
+func (p *Packet) fail(err error) error {
+	clear(p.Messages)
+	p.Messages = p.Messages[:0]
+	p.Skipped = 0
+	return err
 }
 
 func decodeBody(m *Message, b []byte) error {
@@ -357,7 +514,7 @@ func decodeBody(m *Message, b []byte) error {
 		}
 		m.Seq = binary.BigEndian.Uint32(b)
 		m.Flags = b[4]
-		m.Target, b, err = readAddr(b[5:])
+		m.Target, b, err = bodyAddr(b[5:], false)
 	case TypeAck:
 		if len(b) < 4 {
 			return ErrMalformed
@@ -369,10 +526,7 @@ func decodeBody(m *Message, b []byte) error {
 			return ErrMalformed
 		}
 		m.Seq = binary.BigEndian.Uint32(b)
-		m.Target, b, err = readAddr(b[4:])
-		if err == nil && !m.Target.IsValid() {
-			err = ErrAddress
-		}
+		m.Target, b, err = bodyAddr(b[4:], true)
 	case TypeUpdate:
 		if len(b) < 5 {
 			return ErrMalformed
@@ -382,18 +536,12 @@ func decodeBody(m *Message, b []byte) error {
 			return ErrBadStatus
 		}
 		m.Incarnation = binary.BigEndian.Uint32(b[1:])
-		m.Subject, b, err = readAddr(b[5:])
-		if err == nil && !m.Subject.IsValid() {
-			err = ErrAddress
-		}
+		m.Subject, b, err = bodyAddr(b[5:], true)
 		if err == nil {
-			m.Source, b, err = readAddr(b)
+			m.Source, b, err = bodyAddr(b, false)
 		}
 	case TypeBroadcast:
-		m.Subject, b, err = readAddr(b)
-		if err == nil && !m.Subject.IsValid() {
-			err = ErrAddress
-		}
+		m.Subject, b, err = bodyAddr(b, true)
 		if err != nil {
 			return err
 		}
@@ -403,7 +551,9 @@ func decodeBody(m *Message, b []byte) error {
 		m.Boot = binary.BigEndian.Uint32(b)
 		m.Index = binary.BigEndian.Uint32(b[4:])
 		m.AgeMillis = binary.BigEndian.Uint32(b[8:])
-		m.Payload = b[12:]
+		if len(b) > 12 {
+			m.Payload = b[12:]
+		}
 		return nil
 	}
 	if err != nil {
