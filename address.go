@@ -72,13 +72,14 @@ func CreateNodeByAddress(address string) (*Node, error) {
 // port). The node is not added to any cluster.
 func CreateNodeByIP(ip net.IP, port uint16) (*Node, error) {
 	a, ok := netip.AddrFromSlice(ip)
+	a = a.Unmap()
 	if !ok || a.IsUnspecified() {
 		return nil, fmt.Errorf("smudge: CreateNodeByIP: %v is not a usable IP address", ip)
 	}
 	if port == 0 {
 		port = uint16(GetListenPort())
 	}
-	return newNodeAddr(netip.AddrPortFrom(a.Unmap(), port)), nil
+	return newNodeAddr(netip.AddrPortFrom(a, port)), nil
 }
 
 // GetLocalIP returns this host's first usable address: a global unicast

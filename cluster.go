@@ -168,6 +168,7 @@ func (c *Cluster) Start(ctx context.Context) error {
 		return fmt.Errorf("smudge: start: %w", err)
 	}
 	e.Join(now, seeds...)
+	c.view.Store(newView(e.Members()))
 	c.transport, c.self, c.state = tr, self, clusterRunning
 	c.log.logf(LogInfo, "smudge: %s listening on %v as %v in cluster %q", c.cfg.ClusterName, tr.LocalAddr(), self, c.cfg.ClusterName)
 	c.wg.Add(2)
