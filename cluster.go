@@ -170,7 +170,7 @@ func (c *Cluster) Start(ctx context.Context) error {
 	e.Join(now, seeds...)
 	c.view.Store(newView(e.Members()))
 	c.transport, c.self, c.state = tr, self, clusterRunning
-	c.log.logf(LogInfo, "smudge: %s listening on %v as %v in cluster %q", c.cfg.ClusterName, tr.LocalAddr(), self, c.cfg.ClusterName)
+	c.log.logf(LogInfo, "smudge: listening on %v as %v in cluster %q", tr.LocalAddr(), self, c.cfg.ClusterName)
 	c.wg.Add(2)
 	go c.readLoop(tr)
 	go c.run(e)
