@@ -149,6 +149,7 @@ type probe struct {
 	relay     bool // on behalf of requester
 	requester netip.AddrPort
 	reqSeq    uint32
+	join      bool // a join ping to a seed: no member yet
 }
 
 type bcastKey struct {
@@ -187,6 +188,10 @@ type Engine struct {
 	seq         uint32
 	timers      timerHeap
 	rtt         *rttHistory
+
+	seeds       []netip.AddrPort
+	joinBackoff time.Duration
+	joinGen     uint32
 
 	queue      *gossipQueue
 	bcastIndex uint32
@@ -316,24 +321,51 @@ func (e *Engine) snapshot(m *member) Member {
 
 // ---- requests ----
 
-// Join adds addrs as ALIVE members (unless known) and pings each at once,
-// asking it for its member list. Unreachable addresses go the normal way of
-// suspicion and removal.
+// Join asks each address (a seed) for its member list. A seed is not a
+// member until it answers: the answer's header says who it really is. While
+// this node knows no live member, it asks the seeds again with backoff, and
+// it does so again whenever it finds itself alone (every member removed).
 func (e *Engine) Join(now time.Time, addrs ...netip.AddrPort) {
 	for _, a := range addrs {
-		if a == e.cfg.Self || !a.IsValid() {
+		if a == e.cfg.Self || !a.IsValid() || slicesContains(e.seeds, a) {
 			continue
 		}
-		m := e.members[a]
-		if m == nil {
-			m = e.addMember(now, a, StatusAlive, 0, e.cfg.Self)
-		}
-		e.startProbe(now, m, wire.PingFlagJoin, false)
+		e.seeds = append(e.seeds, a)
 	}
+	e.joinBackoff = 0
+	e.sendJoins(now)
 }
 
-// AddMember adds addr as an ALIVE member and pings it, as Join does for one
-// address. It returns ErrSelf for this node's own address.
+// sendJoins pings every seed with the join flag and schedules a retry.
+func (e *Engine) sendJoins(now time.Time) {
+	if len(e.seeds) == 0 || e.leaving {
+		return
+	}
+	for _, a := range e.seeds {
+		p := &probe{seq: e.nextSeq(), addr: a, sentAt: now, join: true}
+		e.probes[p.seq] = p
+		e.sendPing(now, a, netip.AddrPort{}, p.seq, wire.PingFlagJoin, e.members[a])
+		e.timers.push(timer{at: now.Add(e.rtt.timeout()), kind: timerProbe, seq: p.seq})
+	}
+	e.joinBackoff = min(max(2*e.joinBackoff, e.cfg.ProbeInterval), maxJoinBackoff)
+	e.joinGen++
+	e.timers.push(timer{at: now.Add(e.joinBackoff), kind: timerJoin, seq: e.joinGen})
+}
+
+// maxJoinBackoff caps the time between two rounds of join attempts.
+const maxJoinBackoff = 30 * time.Second
+
+func slicesContains(s []netip.AddrPort, a netip.AddrPort) bool {
+	for _, x := range s {
+		if x == a {
+			return true
+		}
+	}
+	return false
+}
+
+// AddMember adds addr as an ALIVE member at once (listeners are told, as
+// Smudge's AddNode did) and pings it, asking for its member list.
 func (e *Engine) AddMember(now time.Time, addr netip.AddrPort) error {
 	if addr == e.cfg.Self {
 		return ErrSelf
@@ -341,7 +373,11 @@ func (e *Engine) AddMember(now time.Time, addr netip.AddrPort) error {
 	if !addr.IsValid() || addr.Addr().IsUnspecified() || addr.Port() == 0 {
 		return fmt.Errorf("swim: %v is not a concrete address", addr)
 	}
-	e.Join(now, addr)
+	m := e.members[addr]
+	if m == nil {
+		m = e.addMember(now, addr, StatusAlive, 0, e.cfg.Self)
+	}
+	e.startProbe(now, m, wire.PingFlagJoin, false)
 	return nil
 }
 
@@ -450,6 +486,14 @@ func (e *Engine) Tick(now time.Time) {
 		case timerRemove:
 			if t.m.gen == t.gen && !t.m.live() && !t.m.removed {
 				e.removeMember(t.m)
+				if e.live == 0 { // alone: look for the cluster again
+					e.joinBackoff = 0
+					e.sendJoins(now)
+				}
+			}
+		case timerJoin:
+			if t.seq == e.joinGen && e.live == 0 {
+				e.sendJoins(now)
 			}
 		}
 	}
@@ -689,7 +733,7 @@ func (e *Engine) probeTimeout(now time.Time, seq uint32) {
 		return // answered
 	}
 	m := p.target
-	if p.relay || p.reprobe || m.removed || !m.live() {
+	if p.relay || p.reprobe || p.join || m.removed || !m.live() {
 		delete(e.probes, seq)
 		return
 	}
@@ -889,7 +933,7 @@ func (e *Engine) handleAck(now time.Time, seq uint32) {
 	if !p.indirect {
 		rtt := now.Sub(p.sentAt)
 		e.rtt.add(rtt)
-		if !p.target.removed {
+		if p.target != nil && !p.target.removed {
 			p.target.rtt = rtt
 		}
 	}

@@ -9,6 +9,7 @@ const (
 	timerSuspect                      // a suspicion runs out
 	timerReprobe                      // re-probe a dead member
 	timerRemove                       // forget a dead or left member
+	timerJoin                         // ask the seeds again while alone (by join round)
 )
 
 // timer is one scheduled engine action. Member timers carry the member's
