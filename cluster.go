@@ -171,6 +171,9 @@ func (c *Cluster) Start(ctx context.Context) error {
 	c.view.Store(newView(e.Members()))
 	c.transport, c.self, c.state = tr, self, clusterRunning
 	c.log.logf(LogInfo, "smudge: listening on %v as %v in cluster %q", tr.LocalAddr(), self, c.cfg.ClusterName)
+	if len(seeds) == 0 {
+		c.log.logf(LogInfo, "smudge: no initial hosts: waiting to be contacted (multicast discovery is not part of this version)")
+	}
 	c.wg.Add(2)
 	go c.readLoop(tr)
 	go c.run(e)

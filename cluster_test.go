@@ -245,6 +245,30 @@ func TestListenOnAllInterfacesWithAdvertiseAddress(t *testing.T) {
 	waitFor(t, 10*time.Second, "two nodes bound to 0.0.0.0 to converge", allHealthy(cs, 2))
 }
 
+func TestDualStackBindServesIPv4Members(t *testing.T) {
+	probe, err := NewUDPTransport(netip.MustParseAddrPort("[::]:0"))
+	if err != nil {
+		t.Skipf("cannot bind [::]: %v", err)
+	}
+	port := probe.LocalAddr().Port()
+	probe.Close()
+	cfg := udpConfig(t)
+	cfg.ListenIP = net.IPv6unspecified
+	cfg.ListenPort = int(port)
+	cfg.AdvertiseAddr = "127.0.0.1"
+	a, err := New(cfg)
+	require.NoError(t, err)
+	require.NoError(t, a.Start(context.Background()))
+	t.Cleanup(func() { a.Shutdown() })
+	assert.Equal(t, fmt.Sprintf("127.0.0.1:%d", port), a.LocalNode().Address(), "the bound port is advertised")
+
+	b, err := New(udpConfig(t, a.LocalNode().Address()))
+	require.NoError(t, err)
+	require.NoError(t, b.Start(context.Background()))
+	t.Cleanup(func() { b.Shutdown() })
+	waitFor(t, 10*time.Second, "a [::]-bound node and an IPv4 node to converge", allHealthy([]*Cluster{a, b}, 2))
+}
+
 func TestIPv6Cluster(t *testing.T) {
 	probe, err := NewUDPTransport(netip.MustParseAddrPort("[::1]:0"))
 	if err != nil {
