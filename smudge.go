@@ -24,6 +24,7 @@ package smudge
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 )
 
 // std is the default Cluster behind the package-level API, with what was
@@ -37,6 +38,10 @@ var std struct {
 
 // stdLog is the logger of the package-level API and of the default Cluster.
 var stdLog = newLevelLogger(nil, LogInfo)
+
+// stdThresholdSet records a SetLogThreshold call, which then wins over
+// SMUDGE_LOG_LEVEL.
+var stdThresholdSet atomic.Bool
 
 // running returns the default Cluster if it is running.
 func running() *Cluster {
@@ -82,6 +87,9 @@ func startDefault(ctx context.Context) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
+	if !stdThresholdSet.Load() {
+		stdLog.setThreshold(cfg.LogThreshold)
+	}
 	c.log = stdLog
 	for _, l := range std.statusLs {
 		c.AddStatusListener(l)
@@ -100,8 +108,12 @@ func startDefault(ctx context.Context) (*Cluster, error) {
 // nil restores DefaultLogger.
 func SetLogger(l Logger) { stdLog.setLogger(l) }
 
-// SetLogThreshold drops log messages below level (default LogInfo).
-func SetLogThreshold(level LogLevel) { stdLog.setThreshold(level) }
+// SetLogThreshold drops log messages below level (default LogInfo, or
+// SMUDGE_LOG_LEVEL). It wins over SMUDGE_LOG_LEVEL.
+func SetLogThreshold(level LogLevel) {
+	stdThresholdSet.Store(true)
+	stdLog.setThreshold(level)
+}
 
 // AddStatusListener registers l with the default node (before or after
 // Begin). See StatusListener and RemovalListener.

@@ -50,7 +50,8 @@ func resetDefault(t *testing.T) *memLogger {
 		std.mu.Unlock()
 		resetDefaultConfigForTest()
 		SetLogger(nil)
-		SetLogThreshold(LogInfo)
+		stdLog.setThreshold(LogInfo)
+		stdThresholdSet.Store(false)
 	}
 	stop()
 	t.Cleanup(stop)
@@ -171,4 +172,22 @@ func TestPackageLevelCallsBeforeBegin(t *testing.T) {
 	assert.Equal(t, []string{"10.0.0.1:5"}, GetInitialHosts())
 	before := GetNowInMillis()
 	assert.Less(t, uint32(time.Now().UnixMilli())-before, uint32(1000), "Smudge's 32-bit millisecond clock")
+}
+
+func TestBeginHonoursSmudgeLogLevel(t *testing.T) {
+	t.Setenv(EnvVarLogLevel, "error")
+	log := resetDefault(t)
+	resetDefaultConfigForTest()
+	SetListenPort(freeUDPPort(t))
+	SetMulticastEnabled(false)
+	begun := make(chan struct{})
+	go func() { Begin(); close(begun) }()
+	waitFor(t, 5*time.Second, "Begin to start", func() bool { c := DefaultCluster(); return c != nil && c.Running() })
+	require.NoError(t, DefaultCluster().Shutdown())
+	select {
+	case <-begun:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Begin did not return after the default cluster stopped")
+	}
+	assert.NotContains(t, log.text(), "listening on", "Info messages are below SMUDGE_LOG_LEVEL=error")
 }
