@@ -73,6 +73,7 @@ type Cluster struct {
 	readErrors    atomic.Uint64
 	sendErrors    atomic.Uint64
 	listenerDrops atomic.Uint64
+	warnedRounds  uint64 // join rounds already warned about (loop only)
 }
 
 type statusSub struct {
@@ -130,7 +131,7 @@ func (c *Cluster) Start(ctx context.Context) error {
 		}
 		udp, err := NewUDPTransport(netip.AddrPortFrom(ip.Unmap(), uint16(c.cfg.ListenPort)))
 		if err != nil {
-			return fmt.Errorf("smudge: start: %w", err)
+			return err // "smudge: bind udp ADDR: ..."
 		}
 		tr = udp
 	}
@@ -300,6 +301,10 @@ func (c *Cluster) flush(e *swim.Engine, lastView *time.Time) {
 		st := e.Stats()
 		c.stats.Store(&st)
 		*lastView = now
+		if st.JoinRounds > 1 && st.JoinRounds > c.warnedRounds && e.NumLive() == 1 {
+			c.warnedRounds = st.JoinRounds
+			c.log.logf(LogWarn, "smudge: no answer yet from the initial hosts %v (%d attempts); still trying", c.cfg.InitialHosts, st.JoinRounds)
+		}
 	}
 	if len(evs) == 0 {
 		return
@@ -393,9 +398,14 @@ func (c *Cluster) Leave(ctx context.Context) error {
 	return c.Shutdown()
 }
 
+// listenerDrainTimeout bounds how long Shutdown waits for listeners to
+// receive the events already queued for them.
+const listenerDrainTimeout = 2 * time.Second
+
 // Shutdown stops the node at once, without telling anyone (peers will find
-// it dead). It closes the transport. Listeners receive what was already
-// queued for them. Shutdown is idempotent.
+// it dead), and closes the transport. It returns once every listener has
+// received the events already queued for it, or after 2 s if a listener is
+// stuck (or is the caller). Shutdown is idempotent.
 func (c *Cluster) Shutdown() error {
 	c.mu.Lock()
 	if c.state != clusterRunning {
@@ -410,13 +420,27 @@ func (c *Cluster) Shutdown() error {
 	err := tr.Close()
 	c.wg.Wait()
 	c.mu.Lock()
+	var queues []*listenerQueue
 	for _, s := range c.statusLs {
-		s.q.close()
+		queues = append(queues, s.q)
 	}
 	for _, s := range c.bcastLs {
-		s.q.close()
+		queues = append(queues, s.q)
 	}
 	c.mu.Unlock()
+	drain := time.NewTimer(listenerDrainTimeout)
+	defer drain.Stop()
+	for _, q := range queues {
+		q.close()
+	}
+	for _, q := range queues {
+		select {
+		case <-q.done:
+		case <-drain.C:
+			c.log.logf(LogWarn, "smudge: shutdown: a listener did not finish its queued events within %v", listenerDrainTimeout)
+			return err
+		}
+	}
 	c.log.logf(LogInfo, "smudge: %v stopped", c.self)
 	return err
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -365,4 +366,19 @@ func TestNilNodeArguments(t *testing.T) {
 	assert.ErrorIs(t, err, ErrUnknownNode)
 	assert.True(t, errors.Is(cs[0].UpdateNodeStatus(stranger, StatusDead, nil), ErrUnknownNode))
 	assert.Error(t, cs[0].UpdateNodeStatus(stranger, StatusForwardTo, nil))
+}
+
+func TestUnansweredSeedsAreReported(t *testing.T) {
+	log := &memLogger{}
+	cfg := udpConfig(t, "127.0.0.1:1")
+	cfg.Logger = log
+	cfg.HeartbeatInterval = 20 * time.Millisecond
+	c, err := New(cfg)
+	require.NoError(t, err)
+	require.NoError(t, c.Start(context.Background()))
+	t.Cleanup(func() { c.Shutdown() })
+	waitFor(t, 10*time.Second, "a warning about the silent seed", func() bool {
+		return strings.Contains(log.text(), "no answer yet from the initial hosts [127.0.0.1:1]")
+	})
+	assert.Len(t, c.Members(), 1, "a seed that never answered is not a member")
 }

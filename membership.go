@@ -92,12 +92,13 @@ type listenerQueue struct {
 	closed  bool
 	dropped uint64
 	idle    bool
+	started bool          // the goroutine starts with the first event
+	done    chan struct{} // closed once everything queued before close is delivered
 }
 
 func newListenerQueue() *listenerQueue {
-	q := &listenerQueue{idle: true}
+	q := &listenerQueue{idle: true, done: make(chan struct{})}
 	q.cond = sync.NewCond(&q.mu)
-	go q.run()
 	return q
 }
 
@@ -113,11 +114,17 @@ func (q *listenerQueue) push(f func()) bool {
 		return false
 	}
 	q.items = append(q.items, f)
+	if !q.started {
+		q.started = true
+		q.idle = false
+		go q.run()
+	}
 	q.cond.Broadcast()
 	return true
 }
 
 func (q *listenerQueue) run() {
+	defer close(q.done)
 	for {
 		q.mu.Lock()
 		for len(q.items) == 0 && !q.closed {
@@ -144,9 +151,15 @@ func (q *listenerQueue) run() {
 // close lets the goroutine finish what is queued and exit.
 func (q *listenerQueue) close() {
 	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed {
+		return
+	}
 	q.closed = true
+	if !q.started {
+		close(q.done)
+	}
 	q.cond.Broadcast()
-	q.mu.Unlock()
 }
 
 // wait blocks until everything queued so far has been delivered.

@@ -107,6 +107,7 @@ type Stats struct {
 	BroadcastsOwnEchoed  uint64 // this node's own broadcasts coming back
 	QueuedGossip         int    // updates and broadcasts waiting to be piggybacked
 	RemovedMembers       uint64
+	JoinRounds           uint64 // rounds of join pings sent to the seeds
 	CurrentProbeTimeout  time.Duration
 	CurrentEmitLimit     int
 	CurrentSuspicionTime time.Duration
@@ -347,6 +348,7 @@ func (e *Engine) sendJoins(now time.Time) {
 		e.sendPing(now, a, netip.AddrPort{}, p.seq, wire.PingFlagJoin, e.members[a])
 		e.timers.push(timer{at: now.Add(e.rtt.timeout()), kind: timerProbe, seq: p.seq})
 	}
+	e.stats.JoinRounds++
 	e.joinBackoff = min(max(2*e.joinBackoff, e.cfg.ProbeInterval), maxJoinBackoff)
 	e.joinGen++
 	e.timers.push(timer{at: now.Add(e.joinBackoff), kind: timerJoin, seq: e.joinGen})

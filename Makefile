@@ -1,0 +1,66 @@
+# smudge: build, test, demo, fuzz and benchmark.
+#
+#   make build            bin/smudge, the demo binary (static, CGO_ENABLED=0)
+#   make test             gofmt check, go vet, go test -race (fuzz seed corpora included)
+#   make demo             a five-node cluster on 127.0.0.1, end to end (scripts/demo.sh)
+#   make fuzz             every Fuzz target in the module for FUZZTIME each (default 30s)
+#   make bench            every benchmark, with allocations
+#   make clean            remove bin/
+
+GO       ?= go
+FUZZTIME ?= 30s
+BIN      := bin/smudge
+
+.PHONY: all build test demo fuzz bench clean
+
+all: build
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./example
+
+# The race detector needs cgo and a C compiler; without them the tests run
+# without it, with a warning.
+test:
+	@set -eu; \
+	echo "==> gofmt -l ."; \
+	unformatted=$$(gofmt -l .); \
+	if [ -n "$$unformatted" ]; then \
+		echo "these files are not gofmt-formatted (run gofmt -w on them):"; \
+		echo "$$unformatted" | sed 's/^/    /'; \
+		echo "make test: FAILED (gofmt)"; exit 1; \
+	fi; \
+	echo "==> $(GO) vet ./..."; \
+	$(GO) vet ./... || { echo "make test: FAILED (go vet)"; exit 1; }; \
+	race=-race; \
+	if [ "$$($(GO) env CGO_ENABLED)" != 1 ]; then \
+		echo "WARNING: cgo is not available (no C compiler?): running the tests WITHOUT the race detector"; \
+		race=; \
+	fi; \
+	echo "==> $(GO) test $$race -count=1 ./..."; \
+	$(GO) test $$race -count=1 ./... || { echo "make test: FAILED (go test)"; exit 1; }; \
+	echo "make test: PASSED (gofmt, go vet, go test $$race)"
+
+demo:
+	GO=$(GO) bash scripts/demo.sh
+
+# Fuzz targets are discovered with go test -list, one -fuzz run per target
+# (go test fuzzes one target per package at a time).
+fuzz:
+	@set -eu; \
+	list=$$($(GO) test -list '^Fuzz' ./...) || { echo "$$list"; echo "make fuzz: FAILED (go test -list)"; exit 1; }; \
+	targets=$$(echo "$$list" | awk '/^Fuzz/ { names[n++] = $$1; next } \
+		/^ok / { for (i = 0; i < n; i++) print $$2 ":" names[i]; n = 0 }'); \
+	if [ -z "$$targets" ]; then echo "make fuzz: no Fuzz targets found"; exit 0; fi; \
+	for t in $$targets; do \
+		pkg=$${t%:*}; name=$${t##*:}; \
+		echo "==> fuzz $$name in $$pkg for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) "$$pkg" || \
+			{ echo "make fuzz: FAILED ($$name in $$pkg; a failing input is saved under testdata/fuzz/$$name)"; exit 1; }; \
+	done; \
+	echo "make fuzz: PASSED ($$(echo $$targets | wc -w) targets, $(FUZZTIME) each)"
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+clean:
+	rm -rf bin
