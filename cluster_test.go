@@ -31,6 +31,10 @@ func memCluster(t *testing.T, network *memnet.Network, n int) ([]*Cluster, []*re
 		cfg.MulticastEnabled = false
 		cfg.LogThreshold = LogWarn
 		cfg.Seed = int64(i + 1)
+		// Generous probe timeouts: these tests are about the API, and a
+		// starved scheduler (-race on two cores) must not raise suspicion.
+		cfg.MinPingTime = time.Second
+		cfg.PingHistoryFrontload = time.Second
 		if i > 0 {
 			cfg.InitialHosts = []string{cs[0].LocalAddr().String()}
 		}

@@ -180,13 +180,22 @@ func TestUDPClusterOfTenConvergesAndDetectsACrash(t *testing.T) {
 		return true
 	})
 	t.Logf("kill to DEAD at all 9 survivors: %v", time.Since(killed))
+	// Under load (-race, two cores) a survivor may be suspected for a moment
+	// and refute; wait for that to pass rather than assert an instant.
+	waitFor(t, 10*time.Second, "the 9 survivors to see each other ALIVE", func() bool {
+		for i, c := range clusters {
+			if i != 5 && len(c.HealthyMembers()) != n-1 {
+				return false
+			}
+		}
+		return true
+	})
 	for i, c := range clusters {
 		if i == 5 {
 			continue
 		}
 		c.waitListeners()
 		assert.Equal(t, StatusDead, recs[i].status(victim), "listener of node %d", i)
-		assert.Len(t, c.HealthyMembers(), n-1)
 		assert.False(t, c.Member(victim).Left())
 	}
 }
