@@ -250,34 +250,61 @@ func AppendAddr(dst []byte, a netip.AddrPort) []byte {
 }
 
 // readAddr decodes an address from the front of b. It returns errAddrShort
-// when b ends inside the address and ErrAddress for an unknown family.
-func readAddr(b []byte) (netip.AddrPort, []byte, error) {
+// when b ends inside the address and ErrAddress for an unknown family. ok
+// reports whether the address is usable (see usable), judged on the raw
+// bytes, which is cheaper than asking netip.
+func readAddr(b []byte) (a netip.AddrPort, rest []byte, ok bool, err error) {
 	if len(b) < 1 {
-		return netip.AddrPort{}, nil, errAddrShort
+		return netip.AddrPort{}, nil, false, errAddrShort
 	}
 	switch b[0] {
 	case 0:
-		return netip.AddrPort{}, b[1:], nil
+		return netip.AddrPort{}, b[1:], false, nil
 	case 4:
 		if len(b) < 1+4+2 {
-			return netip.AddrPort{}, nil, errAddrShort
+			return netip.AddrPort{}, nil, false, errAddrShort
 		}
-		ip := netip.AddrFrom4([4]byte(b[1:5]))
-		return netip.AddrPortFrom(ip, binary.BigEndian.Uint16(b[5:7])), b[7:], nil
+		port := binary.BigEndian.Uint16(b[5:7])
+		ok = port != 0 && binary.BigEndian.Uint32(b[1:5]) != 0
+		return netip.AddrPortFrom(netip.AddrFrom4([4]byte(b[1:5])), port), b[7:], ok, nil
 	case 6:
 		if len(b) < 1+16+2 {
-			return netip.AddrPort{}, nil, errAddrShort
+			return netip.AddrPort{}, nil, false, errAddrShort
 		}
-		ip := netip.AddrFrom16([16]byte(b[1:17])).Unmap()
-		return netip.AddrPortFrom(ip, binary.BigEndian.Uint16(b[17:19])), b[19:], nil
+		port := binary.BigEndian.Uint16(b[17:19])
+		hi, lo := binary.BigEndian.Uint64(b[1:9]), binary.BigEndian.Uint64(b[9:17])
+		var ip netip.Addr
+		if hi == 0 && lo>>32 == 0xffff { // IPv4-mapped: decode as IPv4
+			ip = netip.AddrFrom4([4]byte(b[13:17]))
+			ok = port != 0 && uint32(lo) != 0
+		} else {
+			ip = netip.AddrFrom16([16]byte(b[1:17]))
+			ok = port != 0 && (hi != 0 || lo != 0)
+		}
+		return netip.AddrPortFrom(ip, port), b[19:], ok, nil
 	}
-	return netip.AddrPort{}, nil, ErrAddress
+	return netip.AddrPort{}, nil, false, ErrAddress
 }
 
 // usable reports whether a can identify a member: a real IP and port. It
-// unmaps first, as AppendAddr does (::ffff:0.0.0.0 is not IsUnspecified).
+// judges the IP as AppendAddr writes it, unmapped and without a zone: netip's
+// IsUnspecified is false for ::ffff:0.0.0.0 and ::%eth0, which go on the wire
+// as 0.0.0.0 and ::. (Branching on the form is several times cheaper than
+// Unmap().WithZone("") or As16, and this runs for every decoded address.)
 func usable(a netip.AddrPort) bool {
-	return a.IsValid() && !a.Addr().Unmap().IsUnspecified() && a.Port() != 0
+	if a.Port() == 0 {
+		return false
+	}
+	ip := a.Addr()
+	switch {
+	case ip.Is4():
+		return ip != netip.IPv4Unspecified()
+	case !ip.IsValid():
+		return false
+	case ip.Is4In6():
+		return ip.Unmap() != netip.IPv4Unspecified()
+	}
+	return ip.WithZone("") != netip.IPv6Unspecified()
 }
 
 // checkAddr is Validate's rule for one address in a message.
@@ -291,15 +318,14 @@ func checkAddr(a netip.AddrPort, required bool) error {
 // bodyAddr reads an address inside a message body: family 0 (allowed unless
 // required) or a usable address.
 func bodyAddr(b []byte, required bool) (netip.AddrPort, []byte, error) {
-	a, rest, err := readAddr(b)
-	if err == errAddrShort {
+	a, rest, ok, err := readAddr(b)
+	switch {
+	case err == errAddrShort:
 		return netip.AddrPort{}, nil, errShortBodyAddr
-	}
-	if err == nil {
-		err = checkAddr(a, required)
-	}
-	if err != nil {
+	case err != nil:
 		return netip.AddrPort{}, nil, err
+	case !ok && (required || b[0] != 0):
+		return netip.AddrPort{}, nil, ErrAddress
 	}
 	return a, rest, nil
 }
@@ -429,14 +455,14 @@ func DecodeHeader(b []byte) (Header, []byte, error) {
 	if b[2] != Version {
 		return Header{}, nil, ErrVersion
 	}
-	sender, rest, err := readAddr(b[fixedHeaderLen:])
+	sender, rest, ok, err := readAddr(b[fixedHeaderLen:])
 	if err == errAddrShort {
 		return Header{}, nil, errShortHeaderAddr
 	}
 	if err != nil {
 		return Header{}, nil, err
 	}
-	if !usable(sender) {
+	if !ok {
 		return Header{}, nil, ErrUnspecified
 	}
 	if len(rest) < 4 {

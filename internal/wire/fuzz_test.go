@@ -1,0 +1,296 @@
+package wire
+
+import (
+	"bytes"
+	"errors"
+	"net/netip"
+	"reflect"
+	"testing"
+	"unsafe"
+)
+
+// The seed corpora live in testdata/fuzz/<FuzzName>/ and run with every
+// `go test`; they hold real packets of every type and some malformed ones.
+
+// sentinels are the errors Decode may return (or wrap).
+var sentinels = []error{ErrShort, ErrMagic, ErrVersion, ErrAddress, ErrTruncated,
+	ErrMalformed, ErrNoMessages, ErrTooMany, ErrBadStatus, ErrUnspecified}
+
+func isSentinel(err error) bool {
+	for _, s := range sentinels {
+		if errors.Is(err, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// within reports whether sub lies inside b's memory.
+func within(sub, b []byte) bool {
+	if len(sub) == 0 {
+		return true
+	}
+	if len(b) == 0 {
+		return false
+	}
+	start := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	s := uintptr(unsafe.Pointer(unsafe.SliceData(sub)))
+	return s >= start && s+uintptr(cap(sub)) <= start+uintptr(len(b))
+}
+
+// checkDecodable checks the invariants of a message Decode returned.
+func checkDecodable(t *testing.T, m *Message, input []byte) {
+	t.Helper()
+	if err := m.Validate(); err != nil {
+		t.Fatalf("decoded message fails Validate: %v: %s", err, fmtMsg(*m))
+	}
+	for _, a := range []netip.AddrPort{m.Target, m.Subject, m.Source} {
+		if a.IsValid() && (a.Addr().Is4In6() || a.Addr().Zone() != "") {
+			t.Fatalf("decoded address %v not normalised", a)
+		}
+	}
+	if m.Payload != nil && len(m.Payload) == 0 {
+		t.Fatal("empty non-nil payload")
+	}
+	if !within(m.Payload, input) {
+		t.Fatal("payload (with its capacity) lies outside the input")
+	}
+	if m.Type != TypeBroadcast && m.Payload != nil {
+		t.Fatalf("%v with a payload", m.Type)
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	f.Fuzz(func(t *testing.T, data []byte) {
+		input := bytes.Clone(data)
+		var p Packet
+		err := p.Decode(data)
+		if !bytes.Equal(input, data) {
+			t.Fatal("Decode modified its input")
+		}
+		h, rest, herr := DecodeHeader(data)
+		if err != nil {
+			if !isSentinel(err) {
+				t.Fatalf("error %v wraps no sentinel", err)
+			}
+			if len(p.Messages) != 0 || p.Skipped != 0 {
+				t.Fatalf("error %v but %d messages, %d skipped", err, len(p.Messages), p.Skipped)
+			}
+			if herr != nil {
+				if herr != err || p.Header != (Header{}) {
+					t.Fatalf("header error %v / %v, header %+v", herr, err, p.Header)
+				}
+				return
+			}
+			if p.Header != h {
+				t.Fatalf("message error %v: header %+v, DecodeHeader %+v", err, p.Header, h)
+			}
+			return
+		}
+		if herr != nil || h != p.Header {
+			t.Fatalf("Decode ok but DecodeHeader: %+v %v", h, herr)
+		}
+		if len(p.Messages) == 0 || len(p.Messages) > MaxMessages {
+			t.Fatalf("%d messages", len(p.Messages))
+		}
+		if minLen := HeaderLen(h) + 3*(len(p.Messages)+p.Skipped); len(data) < minLen {
+			t.Fatalf("%d bytes hold %d+%d messages", len(data), len(p.Messages), p.Skipped)
+		}
+		_ = rest
+
+		// Re-encode canonically and decode again.
+		re := AppendHeader(nil, p.Header)
+		if len(re) != HeaderLen(p.Header) {
+			t.Fatalf("HeaderLen %d, wrote %d", HeaderLen(p.Header), len(re))
+		}
+		for i := range p.Messages {
+			m := &p.Messages[i]
+			checkDecodable(t, m, data)
+			before := len(re)
+			re = m.AppendTo(re)
+			if len(re)-before != m.EncodedLen() || m.EncodedLen() == 0 {
+				t.Fatalf("EncodedLen %d, wrote %d for %s", m.EncodedLen(), len(re)-before, fmtMsg(*m))
+			}
+		}
+		// Canonical encoding never grows: mapped addresses shrink, skipped
+		// messages vanish.
+		if len(re) > len(data) {
+			t.Fatalf("re-encoded %d bytes from %d", len(re), len(data))
+		}
+		var q Packet
+		if err := q.Decode(re); err != nil {
+			t.Fatalf("re-encoded packet does not decode: %v", err)
+		}
+		if q.Header != p.Header {
+			t.Fatalf("header %+v, re-decoded %+v", p.Header, q.Header)
+		}
+		if q.Skipped != 0 {
+			t.Fatalf("re-decoded Skipped = %d", q.Skipped)
+		}
+		if !reflect.DeepEqual(p.Messages, q.Messages) {
+			t.Fatalf("messages differ after re-encoding:\n%+v\n%+v", p.Messages, q.Messages)
+		}
+		// A canonical packet re-encodes to itself.
+		if again := packet(q.Header, q.Messages...); !bytes.Equal(again, re) {
+			t.Fatal("canonical encoding is not stable")
+		}
+	})
+}
+
+func FuzzDecodeHeader(f *testing.F) {
+	f.Fuzz(func(t *testing.T, data []byte) {
+		h, rest, err := DecodeHeader(data)
+		if err != nil {
+			if !isSentinel(err) {
+				t.Fatalf("error %v wraps no sentinel", err)
+			}
+			if h != (Header{}) || rest != nil {
+				t.Fatalf("error %v with header %+v, rest %d bytes", err, h, len(rest))
+			}
+			return
+		}
+		if !h.Sender.IsValid() || h.Sender.Addr().IsUnspecified() || h.Sender.Port() == 0 {
+			t.Fatalf("accepted sender %v", h.Sender)
+		}
+		if h.Sender.Addr().Is4In6() || h.Sender.Addr().Zone() != "" {
+			t.Fatalf("sender %v not normalised", h.Sender)
+		}
+		used := len(data) - len(rest)
+		if used < HeaderLen(h) {
+			t.Fatalf("used %d bytes, HeaderLen %d", used, HeaderLen(h))
+		}
+		if !bytes.Equal(data[used:], rest) {
+			t.Fatal("rest is not the tail of the input")
+		}
+		if h.Flags != data[3] {
+			t.Fatalf("flags %#x, byte %#x", h.Flags, data[3])
+		}
+		enc := AppendHeader(nil, h)
+		if len(enc) != HeaderLen(h) {
+			t.Fatalf("HeaderLen %d, wrote %d", HeaderLen(h), len(enc))
+		}
+		h2, rest2, err := DecodeHeader(enc)
+		if err != nil || h2 != h || len(rest2) != 0 {
+			t.Fatalf("re-decoded %+v, %d bytes left, %v; want %+v", h2, len(rest2), err, h)
+		}
+	})
+}
+
+// fuzzAddr builds an address: kind%5 picks none, IPv4, IPv6, IPv4-mapped
+// IPv6 or IPv6 with a zone; ip supplies the bytes.
+func fuzzAddr(kind uint8, ip []byte, port uint16) netip.AddrPort {
+	var b [16]byte
+	copy(b[:], ip)
+	switch kind % 5 {
+	case 1:
+		return netip.AddrPortFrom(netip.AddrFrom4([4]byte(b[:4])), port)
+	case 2:
+		return netip.AddrPortFrom(netip.AddrFrom16(b), port)
+	case 3:
+		return netip.AddrPortFrom(netip.AddrFrom16(netip.AddrFrom4([4]byte(b[:4])).As16()), port)
+	case 4:
+		a := netip.AddrFrom16(b)
+		if a.Is4In6() {
+			return netip.AddrPortFrom(a, port)
+		}
+		return netip.AddrPortFrom(a.WithZone("eth0"), port)
+	}
+	return netip.AddrPort{}
+}
+
+// canon is what Decode yields for an address that AppendAddr wrote.
+func canon(a netip.AddrPort) netip.AddrPort {
+	if !a.IsValid() {
+		return a
+	}
+	return netip.AddrPortFrom(a.Addr().Unmap().WithZone(""), a.Port())
+}
+
+// expected is what Decode yields for a message that AppendTo wrote: only the
+// fields of its type, addresses canonical, an empty payload nil.
+func expected(m Message) Message {
+	w := Message{Type: m.Type}
+	switch m.Type {
+	case TypePing:
+		w.Seq, w.Flags, w.Target = m.Seq, m.Flags, canon(m.Target)
+	case TypeAck:
+		w.Seq = m.Seq
+	case TypePingReq:
+		w.Seq, w.Target = m.Seq, canon(m.Target)
+	case TypeUpdate:
+		w.Status, w.Incarnation, w.Subject, w.Source = m.Status, m.Incarnation, canon(m.Subject), canon(m.Source)
+	case TypeBroadcast:
+		w.Subject, w.Boot, w.Index, w.AgeMillis = canon(m.Subject), m.Boot, m.Index, m.AgeMillis
+		if len(m.Payload) > 0 {
+			w.Payload = m.Payload
+		}
+	}
+	return w
+}
+
+func FuzzRoundTrip(f *testing.F) {
+	f.Fuzz(func(t *testing.T,
+		hflags uint8, cluster uint64, senderKind uint8, senderIP []byte, senderPort uint16, hinc uint32,
+		typ uint8, seq uint32, flags uint8, status uint8, inc uint32,
+		kind1 uint8, ip1 []byte, port1 uint16, kind2 uint8, ip2 []byte, port2 uint16,
+		boot, index, age uint32, payload []byte, count uint8) {
+
+		h := Header{Flags: hflags, Cluster: cluster, Sender: fuzzAddr(senderKind, senderIP, senderPort), Incarnation: hinc}
+		a1 := fuzzAddr(kind1, ip1, port1)
+		m := Message{
+			Type: MsgType(typ), Seq: seq, Flags: flags, Target: a1,
+			Status: Status(status), Incarnation: inc, Subject: a1, Source: fuzzAddr(kind2, ip2, port2),
+			Boot: boot, Index: index, AgeMillis: age, Payload: payload,
+		}
+		n := 1 + int(count)%8
+
+		buf := AppendHeader(nil, h)
+		if len(buf) != HeaderLen(h) {
+			t.Fatalf("HeaderLen %d, wrote %d", HeaderLen(h), len(buf))
+		}
+		for range n {
+			before := len(buf)
+			buf = m.AppendTo(buf)
+			if len(buf)-before != m.EncodedLen() {
+				t.Fatalf("EncodedLen %d, wrote %d", m.EncodedLen(), len(buf)-before)
+			}
+		}
+		verr := m.Validate()
+		if (verr == nil) != (m.EncodedLen() > 0) {
+			t.Fatalf("Validate %v, EncodedLen %d", verr, m.EncodedLen())
+		}
+
+		var p Packet
+		err := p.Decode(buf)
+		s := canon(h.Sender)
+		if !s.IsValid() || s.Addr().IsUnspecified() || s.Port() == 0 {
+			if !errors.Is(err, ErrUnspecified) {
+				t.Fatalf("sender %v: err = %v, want ErrUnspecified", h.Sender, err)
+			}
+			return
+		}
+		if verr != nil {
+			if !errors.Is(err, ErrNoMessages) {
+				t.Fatalf("unencodable message (%v): err = %v, want ErrNoMessages", verr, err)
+			}
+			return
+		}
+		if err != nil {
+			t.Fatalf("Decode: %v", err)
+		}
+		wantH := Header{Flags: hflags, Cluster: cluster, Sender: s, Incarnation: hinc}
+		if p.Header != wantH {
+			t.Fatalf("header %+v, want %+v", p.Header, wantH)
+		}
+		if len(p.Messages) != n || p.Skipped != 0 {
+			t.Fatalf("%d messages, %d skipped; want %d", len(p.Messages), p.Skipped, n)
+		}
+		want := expected(m)
+		for i := range p.Messages {
+			if !msgEqual(p.Messages[i], want) {
+				t.Fatalf("message %d:\n %s\nwant\n %s", i, fmtMsg(p.Messages[i]), fmtMsg(want))
+			}
+			checkDecodable(t, &p.Messages[i], buf)
+		}
+	})
+}

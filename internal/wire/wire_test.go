@@ -1,0 +1,890 @@
+package wire
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"net/netip"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// Test helpers.
+
+func ap(s string) netip.AddrPort { return netip.MustParseAddrPort(s) }
+
+var (
+	v4a     = ap("10.0.0.1:7946")
+	v4b     = ap("192.168.1.20:65535")
+	v6a     = ap("[2001:db8::1]:7946")
+	v6b     = ap("[fe80::abcd:1234:5678:9abc]:1")
+	mapped  = ap("[::ffff:10.1.2.3]:7000")
+	unmap   = ap("10.1.2.3:7000")
+	testHdr = Header{Cluster: ClusterID("test"), Sender: v4a, Incarnation: 7}
+)
+
+// packet encodes h followed by msgs.
+func packet(h Header, msgs ...Message) []byte {
+	b := AppendHeader(nil, h)
+	for i := range msgs {
+		b = msgs[i].AppendTo(b)
+	}
+	return b
+}
+
+// rawMsg encodes a message with an arbitrary type and body, bypassing
+// AppendTo's checks.
+func rawMsg(t MsgType, body ...byte) []byte {
+	b := []byte{byte(t)}
+	b = binary.BigEndian.AppendUint16(b, uint16(len(body)))
+	return append(b, body...)
+}
+
+// cat concatenates byte slices.
+func cat(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
+
+// be32 is a big-endian uint32.
+func be32(v uint32) []byte { return binary.BigEndian.AppendUint32(nil, v) }
+
+// addr is AppendAddr into a new slice.
+func addr(a netip.AddrPort) []byte { return AppendAddr(nil, a) }
+
+// hdr is the encoding of testHdr.
+func hdr() []byte { return AppendHeader(nil, testHdr) }
+
+func msgEqual(a, b Message) bool { return reflect.DeepEqual(a, b) }
+
+func fmtMsg(m Message) string {
+	return fmt.Sprintf("{%v seq=%d flags=%d target=%v status=%v inc=%d subject=%v source=%v boot=%d index=%d age=%d payload(%d)=%q nil=%v}",
+		m.Type, m.Seq, m.Flags, m.Target, m.Status, m.Incarnation, m.Subject, m.Source,
+		m.Boot, m.Index, m.AgeMillis, len(m.Payload), truncate(m.Payload), m.Payload == nil)
+}
+
+func truncate(b []byte) []byte {
+	if len(b) > 16 {
+		return b[:16]
+	}
+	return b
+}
+
+func mustDecode(t testing.TB, b []byte) *Packet {
+	t.Helper()
+	var p Packet
+	if err := p.Decode(b); err != nil {
+		t.Fatalf("Decode: %v", err)
+	}
+	return &p
+}
+
+// Round trips.
+
+func TestMessageRoundTrip(t *testing.T) {
+	maxV4 := bytes.Repeat([]byte{0xAB}, MaxBodyLen-AddrLen(v4a)-12)
+	maxV6 := bytes.Repeat([]byte{0xCD}, MaxBodyLen-AddrLen(v6a)-12)
+	tests := []struct {
+		name string
+		in   Message
+		want *Message // nil: same as in
+	}{
+		{"ping v4", Message{Type: TypePing, Seq: 1, Target: v4a}, nil},
+		{"ping v6", Message{Type: TypePing, Seq: 0xFFFFFFFF, Target: v6a}, nil},
+		{"ping join flag", Message{Type: TypePing, Seq: 2, Flags: PingFlagJoin, Target: v4b}, nil},
+		{"ping all flags", Message{Type: TypePing, Seq: 3, Flags: 0xFF, Target: v6b}, nil},
+		{"ping no target", Message{Type: TypePing, Seq: 4}, nil},
+		{"ping mapped target", Message{Type: TypePing, Seq: 5, Target: mapped},
+			&Message{Type: TypePing, Seq: 5, Target: unmap}},
+		{"ping zone dropped", Message{Type: TypePing, Seq: 6, Target: ap("[fe80::1%eth0]:99")},
+			&Message{Type: TypePing, Seq: 6, Target: ap("[fe80::1]:99")}},
+		{"ping ignores other fields", Message{Type: TypePing, Seq: 7, Target: v4a, Status: StatusDead, Subject: v6a, Payload: []byte("x")},
+			&Message{Type: TypePing, Seq: 7, Target: v4a}},
+		{"ack", Message{Type: TypeAck, Seq: 42}, nil},
+		{"ack zero", Message{Type: TypeAck}, nil},
+		{"ack max", Message{Type: TypeAck, Seq: 0xFFFFFFFF}, nil},
+		{"ack ignores target", Message{Type: TypeAck, Seq: 1, Target: v4a},
+			&Message{Type: TypeAck, Seq: 1}},
+		{"ping-req v4", Message{Type: TypePingReq, Seq: 9, Target: v4b}, nil},
+		{"ping-req v6", Message{Type: TypePingReq, Seq: 10, Target: v6a}, nil},
+		{"ping-req mapped", Message{Type: TypePingReq, Seq: 11, Target: mapped},
+			&Message{Type: TypePingReq, Seq: 11, Target: unmap}},
+		{"ping-req port 1", Message{Type: TypePingReq, Seq: 12, Target: ap("10.0.0.9:1")}, nil},
+		{"update alive v4", Message{Type: TypeUpdate, Status: StatusAlive, Incarnation: 1, Subject: v4a, Source: v4b}, nil},
+		{"update suspect v6", Message{Type: TypeUpdate, Status: StatusSuspect, Incarnation: 2, Subject: v6a, Source: v6b}, nil},
+		{"update dead mixed", Message{Type: TypeUpdate, Status: StatusDead, Incarnation: 0xFFFFFFFF, Subject: v4a, Source: v6a}, nil},
+		{"update left", Message{Type: TypeUpdate, Status: StatusLeft, Incarnation: 0, Subject: v6b, Source: v4a}, nil},
+		{"update no source", Message{Type: TypeUpdate, Status: StatusAlive, Incarnation: 3, Subject: v4a}, nil},
+		{"update no source v6", Message{Type: TypeUpdate, Status: StatusDead, Incarnation: 3, Subject: v6a}, nil},
+		{"update mapped", Message{Type: TypeUpdate, Status: StatusAlive, Incarnation: 5, Subject: mapped, Source: mapped},
+			&Message{Type: TypeUpdate, Status: StatusAlive, Incarnation: 5, Subject: unmap, Source: unmap}},
+		{"broadcast v4", Message{Type: TypeBroadcast, Subject: v4a, Boot: 1, Index: 2, AgeMillis: 3, Payload: []byte("hello")}, nil},
+		{"broadcast v6", Message{Type: TypeBroadcast, Subject: v6a, Boot: 0xFFFFFFFF, Index: 0xFFFFFFFE, AgeMillis: 0xFFFFFFFD, Payload: []byte{0, 1, 2, 0xFF}}, nil},
+		{"broadcast nil payload", Message{Type: TypeBroadcast, Subject: v4a, Boot: 1, Index: 1}, nil},
+		{"broadcast empty payload", Message{Type: TypeBroadcast, Subject: v4a, Boot: 1, Index: 1, Payload: []byte{}},
+			&Message{Type: TypeBroadcast, Subject: v4a, Boot: 1, Index: 1}},
+		{"broadcast mapped origin", Message{Type: TypeBroadcast, Subject: mapped, Payload: []byte("p")},
+			&Message{Type: TypeBroadcast, Subject: unmap, Payload: []byte("p")}},
+		{"broadcast max payload v4", Message{Type: TypeBroadcast, Subject: v4a, Boot: 5, Index: 6, Payload: maxV4}, nil},
+		{"broadcast max payload v6", Message{Type: TypeBroadcast, Subject: v6a, Boot: 5, Index: 6, Payload: maxV6}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			want := tt.in
+			if tt.want != nil {
+				want = *tt.want
+			}
+			if err := tt.in.Validate(); err != nil {
+				t.Fatalf("Validate: %v", err)
+			}
+			enc := tt.in.AppendTo(nil)
+			if got := tt.in.EncodedLen(); got != len(enc) {
+				t.Fatalf("EncodedLen = %d, AppendTo wrote %d", got, len(enc))
+			}
+			if MsgType(enc[0]) != tt.in.Type {
+				t.Fatalf("type byte %d, want %d", enc[0], tt.in.Type)
+			}
+			if n := int(binary.BigEndian.Uint16(enc[1:3])); n != len(enc)-3 {
+				t.Fatalf("length field %d, body is %d bytes", n, len(enc)-3)
+			}
+			// AppendTo appends: the prefix is kept.
+			prefix := []byte("prefix")
+			if got := tt.in.AppendTo(prefix); !bytes.Equal(got, cat(prefix, enc)) {
+				t.Fatalf("AppendTo(prefix) did not append")
+			}
+			for _, h := range []Header{testHdr, {Cluster: 1, Sender: v6a, Incarnation: 1}} {
+				p := mustDecode(t, cat(AppendHeader(nil, h), enc))
+				if p.Header != h {
+					t.Fatalf("header %+v, want %+v", p.Header, h)
+				}
+				if len(p.Messages) != 1 || p.Skipped != 0 {
+					t.Fatalf("%d messages, %d skipped; want 1, 0", len(p.Messages), p.Skipped)
+				}
+				if !msgEqual(p.Messages[0], want) {
+					t.Fatalf("decoded\n %s\nwant\n %s", fmtMsg(p.Messages[0]), fmtMsg(want))
+				}
+			}
+		})
+	}
+}
+
+func TestHeaderRoundTrip(t *testing.T) {
+	tests := []struct {
+		name string
+		in   Header
+		want Header
+	}{
+		{"v4", Header{Cluster: ClusterID("a"), Sender: v4a, Incarnation: 1}, Header{}},
+		{"v6", Header{Cluster: ClusterID("b"), Sender: v6a, Incarnation: 0xFFFFFFFF}, Header{}},
+		{"flags", Header{Flags: HeaderFlagSync, Cluster: 1, Sender: v4b}, Header{}},
+		{"all flags", Header{Flags: 0xFF, Cluster: 0xFFFFFFFFFFFFFFFF, Sender: v6b, Incarnation: 9}, Header{}},
+		{"zero cluster", Header{Sender: v4a}, Header{}},
+		{"mapped", Header{Cluster: 3, Sender: mapped, Incarnation: 2}, Header{Cluster: 3, Sender: unmap, Incarnation: 2}},
+		{"zone", Header{Cluster: 3, Sender: ap("[fe80::1%lo]:80")}, Header{Cluster: 3, Sender: ap("[fe80::1]:80")}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			want := tt.want
+			if want == (Header{}) {
+				want = tt.in
+			}
+			enc := AppendHeader(nil, tt.in)
+			if HeaderLen(tt.in) != len(enc) {
+				t.Fatalf("HeaderLen = %d, AppendHeader wrote %d", HeaderLen(tt.in), len(enc))
+			}
+			if !bytes.Equal(enc[:3], []byte{'S', 'W', Version}) || enc[3] != tt.in.Flags {
+				t.Fatalf("bad preamble % x", enc[:4])
+			}
+			tail := []byte{1, 2, 3}
+			h, rest, err := DecodeHeader(cat(enc, tail))
+			if err != nil {
+				t.Fatalf("DecodeHeader: %v", err)
+			}
+			if h != want {
+				t.Fatalf("got %+v, want %+v", h, want)
+			}
+			if !bytes.Equal(rest, tail) {
+				t.Fatalf("rest = % x, want % x", rest, tail)
+			}
+			// A whole packet carries the same header.
+			p := mustDecode(t, cat(enc, rawMsg(TypeAck, 0, 0, 0, 1)))
+			if p.Header != want {
+				t.Fatalf("Packet header %+v, want %+v", p.Header, want)
+			}
+		})
+	}
+}
+
+func TestEncodedLenMatchesForEveryType(t *testing.T) {
+	addrs := []netip.AddrPort{{}, v4a, v6a, mapped}
+	payloads := [][]byte{nil, {}, []byte("x"), make([]byte, 1000)}
+	var n int
+	for _, typ := range []MsgType{0, TypePing, TypeAck, TypePingReq, TypeUpdate, TypeBroadcast, 6, 255} {
+		for _, st := range []Status{0, StatusAlive, StatusLeft, 5} {
+			for _, a1 := range addrs {
+				for _, a2 := range addrs {
+					for _, pl := range payloads {
+						m := Message{Type: typ, Seq: 1, Flags: 1, Target: a1, Status: st, Incarnation: 1,
+							Subject: a1, Source: a2, Boot: 1, Index: 1, AgeMillis: 1, Payload: pl}
+						enc := m.AppendTo([]byte{0xEE})
+						if got := len(enc) - 1; got != m.EncodedLen() {
+							t.Fatalf("%s: EncodedLen %d, AppendTo wrote %d", fmtMsg(m), m.EncodedLen(), got)
+						}
+						if enc[0] != 0xEE {
+							t.Fatal("AppendTo overwrote dst")
+						}
+						if (m.Validate() == nil) != (m.EncodedLen() > 0) {
+							t.Fatalf("%s: Validate %v but EncodedLen %d", fmtMsg(m), m.Validate(), m.EncodedLen())
+						}
+						if m.EncodedLen() > 0 {
+							n++
+							if _, err := decodeOne(cat(hdr(), enc[1:])); err != nil {
+								t.Fatalf("%s: encodable but Decode fails: %v", fmtMsg(m), err)
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+	if n == 0 {
+		t.Fatal("nothing encodable")
+	}
+}
+
+func decodeOne(b []byte) (Message, error) {
+	var p Packet
+	if err := p.Decode(b); err != nil {
+		return Message{}, err
+	}
+	if len(p.Messages) != 1 {
+		return Message{}, fmt.Errorf("%d messages", len(p.Messages))
+	}
+	return p.Messages[0], nil
+}
+
+func TestUnencodableMessages(t *testing.T) {
+	tooBig := make([]byte, MaxBodyLen-AddrLen(v4a)-12+1)
+	tests := []struct {
+		name string
+		m    Message
+		want error
+	}{
+		{"type 0", Message{Type: 0}, ErrMalformed},
+		{"type 6", Message{Type: 6, Seq: 1}, ErrMalformed},
+		{"type 255", Message{Type: 255}, ErrMalformed},
+		{"ping unspecified target", Message{Type: TypePing, Target: ap("0.0.0.0:1")}, ErrAddress},
+		{"ping target port 0", Message{Type: TypePing, Target: ap("10.0.0.1:0")}, ErrAddress},
+		{"ping-req without target", Message{Type: TypePingReq, Seq: 1}, ErrAddress},
+		{"ping-req target port 0", Message{Type: TypePingReq, Seq: 1, Target: ap("10.0.0.9:0")}, ErrAddress},
+		{"ping-req target ::", Message{Type: TypePingReq, Seq: 1, Target: ap("[::]:7946")}, ErrAddress},
+		{"update unspecified subject", Message{Type: TypeUpdate, Status: StatusAlive, Subject: ap("0.0.0.0:7946")}, ErrAddress},
+		{"update subject port 0", Message{Type: TypeUpdate, Status: StatusAlive, Subject: ap("[2001:db8::1]:0")}, ErrAddress},
+		{"update unspecified source", Message{Type: TypeUpdate, Status: StatusSuspect, Subject: v4a, Source: ap("0.0.0.0:0")}, ErrAddress},
+		{"ping zoned unspecified target", Message{Type: TypePing, Target: ap("[::%eth0]:1")}, ErrAddress},
+		{"update mapped unspecified source", Message{Type: TypeUpdate, Status: StatusSuspect, Subject: v4a, Source: ap("[::ffff:0.0.0.0]:1")}, ErrAddress},
+		{"broadcast origin port 0", Message{Type: TypeBroadcast, Subject: ap("10.0.0.1:0")}, ErrAddress},
+		{"update status 0", Message{Type: TypeUpdate, Subject: v4a}, ErrBadStatus},
+		{"update status 5", Message{Type: TypeUpdate, Status: 5, Subject: v4a}, ErrBadStatus},
+		{"update status 255", Message{Type: TypeUpdate, Status: 255, Subject: v4a}, ErrBadStatus},
+		{"update without subject", Message{Type: TypeUpdate, Status: StatusAlive, Source: v4a}, ErrAddress},
+		{"broadcast without origin", Message{Type: TypeBroadcast, Payload: []byte("x")}, ErrAddress},
+		{"broadcast payload one too big", Message{Type: TypeBroadcast, Subject: v4a, Payload: tooBig}, ErrMalformed},
+		{"broadcast payload one too big v6", Message{Type: TypeBroadcast, Subject: v6a, Payload: tooBig[:len(tooBig)-12]}, ErrMalformed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := tt.m.Validate(); !errors.Is(err, tt.want) {
+				t.Fatalf("Validate = %v, want %v", err, tt.want)
+			}
+			if n := tt.m.EncodedLen(); n != 0 {
+				t.Fatalf("EncodedLen = %d, want 0", n)
+			}
+			dst := []byte("keep")
+			if got := tt.m.AppendTo(dst); !bytes.Equal(got, []byte("keep")) {
+				t.Fatalf("AppendTo appended % x", got[4:])
+			}
+		})
+	}
+}
+
+func TestAddrEncoding(t *testing.T) {
+	tests := []struct {
+		a    netip.AddrPort
+		want []byte
+	}{
+		{netip.AddrPort{}, []byte{0}},
+		{ap("1.2.3.4:258"), []byte{4, 1, 2, 3, 4, 1, 2}},
+		{ap("[::ffff:1.2.3.4]:258"), []byte{4, 1, 2, 3, 4, 1, 2}},
+		{ap("[2001:db8::1]:1"), cat([]byte{6}, netip.MustParseAddr("2001:db8::1").AsSlice(), []byte{0, 1})},
+		{ap("[::]:0"), cat([]byte{6}, make([]byte, 16), []byte{0, 0})},
+	}
+	for _, tt := range tests {
+		got := AppendAddr([]byte{9}, tt.a)
+		if !bytes.Equal(got, cat([]byte{9}, tt.want)) {
+			t.Errorf("AppendAddr(%v) = % x, want % x", tt.a, got[1:], tt.want)
+		}
+		if AddrLen(tt.a) != len(tt.want) {
+			t.Errorf("AddrLen(%v) = %d, want %d", tt.a, AddrLen(tt.a), len(tt.want))
+		}
+	}
+}
+
+// The decoder judges addresses on raw bytes, Validate through netip: they
+// must agree on every form, including mapped and zoned unspecified ones.
+func TestUsableAgreesWithDecoder(t *testing.T) {
+	raw6 := func(ip string, port uint16) []byte {
+		b := netip.MustParseAddr(ip).As16()
+		return cat([]byte{6}, b[:], []byte{byte(port >> 8), byte(port)})
+	}
+	tests := []struct {
+		a      netip.AddrPort
+		usable bool
+	}{
+		{ap("10.0.0.1:1"), true},
+		{ap("0.0.0.1:1"), true},
+		{ap("0.0.0.0:1"), false},
+		{ap("10.0.0.1:0"), false},
+		{ap("[::1]:1"), true},
+		{ap("[::]:1"), false},
+		{ap("[::%eth0]:1"), false},
+		{ap("[::1%eth0]:1"), true},
+		{ap("[::ffff:0.0.0.0]:1"), false},
+		{ap("[::ffff:0.0.0.1]:1"), true},
+		{ap("[::ffff:10.0.0.1]:0"), false},
+		{ap("[::fffe:0.0.0.0]:1"), true},
+		{ap("[0:0:0:1::ffff:0.0.0.0]:1"), true},
+		{netip.AddrPort{}, false},
+	}
+	for _, tt := range tests {
+		if got := usable(tt.a); got != tt.usable {
+			t.Errorf("usable(%v) = %v", tt.a, got)
+		}
+		encs := [][]byte{addr(tt.a)}
+		if ip := tt.a.Addr(); ip.IsValid() {
+			encs = append(encs, raw6(ip.WithZone("").String(), tt.a.Port())) // also as raw IPv6
+		}
+		for _, enc := range encs {
+			a, rest, ok, err := readAddr(enc)
+			if tt.a.IsValid() && (err != nil || len(rest) != 0) {
+				t.Fatalf("readAddr(% x): %v", enc, err)
+			}
+			if ok != tt.usable || ok != usable(a) {
+				t.Errorf("readAddr(% x) ok = %v, usable(%v) = %v, want %v", enc, ok, a, usable(a), tt.usable)
+			}
+		}
+		m := Message{Type: TypePingReq, Target: tt.a}
+		if (m.Validate() == nil) != tt.usable {
+			t.Errorf("Validate with %v: %v", tt.a, m.Validate())
+		}
+	}
+	// A raw IPv4-mapped address decodes as IPv4.
+	a, _, ok, err := readAddr(raw6("::ffff:1.2.3.4", 80))
+	if err != nil || !ok || a != ap("1.2.3.4:80") || !a.Addr().Is4() {
+		t.Fatalf("mapped: %v %v %v", a, ok, err)
+	}
+}
+
+func TestClusterID(t *testing.T) {
+	names := []string{"", "a", "b", "smudge", "smudge-prod", "smudge-prod ", "Smudge", strings.Repeat("x", 1000), "\x00", "\xff\xfe"}
+	seen := map[uint64]string{}
+	for _, n := range names {
+		id := ClusterID(n)
+		if id != ClusterID(n) {
+			t.Fatalf("ClusterID(%q) not stable", n)
+		}
+		h := fnv.New64a()
+		h.Write([]byte(n))
+		if id != h.Sum64() {
+			t.Fatalf("ClusterID(%q) = %#x, want FNV-1a %#x", n, id, h.Sum64())
+		}
+		if prev, ok := seen[id]; ok {
+			t.Fatalf("ClusterID(%q) == ClusterID(%q)", n, prev)
+		}
+		seen[id] = n
+	}
+	// Pinned values: changing the hash breaks every deployed cluster.
+	if got := ClusterID(""); got != 0xcbf29ce484222325 {
+		t.Fatalf("ClusterID(\"\") = %#x", got)
+	}
+	if got := ClusterID("a"); got != 0xaf63dc4c8601ec8c {
+		t.Fatalf("ClusterID(\"a\") = %#x", got)
+	}
+}
+
+func TestCompoundPacket(t *testing.T) {
+	var msgs []Message
+	addrs := []netip.AddrPort{v4a, v4b, v6a, v6b}
+	for i := 0; i < MaxMessages; i++ {
+		a, b := addrs[i%4], addrs[(i+1)%4]
+		var m Message
+		switch i % 6 {
+		case 0:
+			m = Message{Type: TypePing, Seq: uint32(i), Flags: uint8(i), Target: a}
+		case 1:
+			m = Message{Type: TypeAck, Seq: uint32(i)}
+		case 2:
+			m = Message{Type: TypePingReq, Seq: uint32(i), Target: a}
+		case 3:
+			m = Message{Type: TypeUpdate, Status: Status(1 + i%4), Incarnation: uint32(i), Subject: a, Source: b}
+		case 4:
+			m = Message{Type: TypeUpdate, Status: Status(1 + i%4), Incarnation: uint32(i), Subject: a}
+		case 5:
+			m = Message{Type: TypeBroadcast, Subject: a, Boot: uint32(i), Index: uint32(i * 2), AgeMillis: uint32(i * 3), Payload: []byte(fmt.Sprint("payload ", i))}
+		}
+		msgs = append(msgs, m)
+	}
+	h := Header{Flags: HeaderFlagSync, Cluster: ClusterID("compound"), Sender: v6a, Incarnation: 99}
+	b := packet(h, msgs...)
+	want := HeaderLen(h)
+	for i := range msgs {
+		want += msgs[i].EncodedLen()
+	}
+	if len(b) != want {
+		t.Fatalf("packet is %d bytes, lengths add up to %d", len(b), want)
+	}
+	p := mustDecode(t, b)
+	if p.Header != h {
+		t.Fatalf("header %+v, want %+v", p.Header, h)
+	}
+	if len(p.Messages) != len(msgs) {
+		t.Fatalf("%d messages, want %d", len(p.Messages), len(msgs))
+	}
+	for i := range msgs {
+		if !msgEqual(p.Messages[i], msgs[i]) {
+			t.Fatalf("message %d:\n %s\nwant\n %s", i, fmtMsg(p.Messages[i]), fmtMsg(msgs[i]))
+		}
+	}
+
+	// Unknown messages in between are skipped and do not count towards
+	// MaxMessages.
+	var mixed []byte
+	mixed = AppendHeader(mixed, h)
+	for i := range msgs {
+		mixed = msgs[i].AppendTo(mixed)
+		mixed = append(mixed, rawMsg(MsgType(6+i%250), byte(i))...)
+	}
+	p = mustDecode(t, mixed)
+	if len(p.Messages) != MaxMessages || p.Skipped != MaxMessages {
+		t.Fatalf("%d messages, %d skipped; want %d, %d", len(p.Messages), p.Skipped, MaxMessages, MaxMessages)
+	}
+
+	// One more known message is too many.
+	var q Packet
+	err := q.Decode(append(b, rawMsg(TypeAck, 0, 0, 0, 0)...))
+	if !errors.Is(err, ErrTooMany) {
+		t.Fatalf("%d+1 messages: err = %v, want ErrTooMany", MaxMessages, err)
+	}
+	if len(q.Messages) != 0 {
+		t.Fatalf("after error %d messages", len(q.Messages))
+	}
+}
+
+func TestSkipUnknownTypes(t *testing.T) {
+	ack := rawMsg(TypeAck, 0, 0, 0, 5)
+	b := cat(hdr(),
+		rawMsg(0),
+		ack,
+		rawMsg(6, 1, 2, 3),
+		rawMsg(255, make([]byte, 300)...),
+		Message{Type: TypePing, Seq: 1, Target: v4a}.appendTo(),
+		rawMsg(100),
+	)
+	p := mustDecode(t, b)
+	if p.Skipped != 4 {
+		t.Fatalf("Skipped = %d, want 4", p.Skipped)
+	}
+	want := []Message{{Type: TypeAck, Seq: 5}, {Type: TypePing, Seq: 1, Target: v4a}}
+	if !reflect.DeepEqual(p.Messages, want) {
+		t.Fatalf("got %+v, want %+v", p.Messages, want)
+	}
+
+	// Skipped is reset by the next Decode.
+	if err := p.Decode(cat(hdr(), ack)); err != nil || p.Skipped != 0 {
+		t.Fatalf("err %v, Skipped %d", err, p.Skipped)
+	}
+
+	// Only unknown messages: no messages.
+	err := p.Decode(cat(hdr(), rawMsg(6), rawMsg(7, 1)))
+	if !errors.Is(err, ErrNoMessages) {
+		t.Fatalf("only unknown: err = %v, want ErrNoMessages", err)
+	}
+	if len(p.Messages) != 0 || p.Skipped != 0 {
+		t.Fatalf("after error: %d messages, %d skipped", len(p.Messages), p.Skipped)
+	}
+}
+
+// appendTo is AppendTo into a new slice, for building test packets.
+func (m Message) appendTo() []byte { return m.AppendTo(nil) }
+
+func TestDecodeErrors(t *testing.T) {
+	h := hdr()
+	v4 := addr(v4a)
+	v6 := addr(v6a)
+	seq := be32(1)
+	bcastFixed := cat(be32(1), be32(2), be32(3))
+	headerWith := func(sender []byte) []byte {
+		return cat([]byte{'S', 'W', Version, 0}, make([]byte, 8), sender, be32(1))
+	}
+	tests := []struct {
+		name string
+		b    []byte
+		want error
+	}{
+		// Header.
+		{"empty", nil, ErrShort},
+		{"one byte", []byte{'S'}, ErrShort},
+		{"16 bytes", h[:16], ErrShort},
+		{"ends in sender v4", h[:17], ErrShort},
+		{"ends in sender v4 (address)", h[:17], ErrAddress},
+		{"ends in sender v6", AppendHeader(nil, Header{Sender: v6a})[:25], ErrShort},
+		{"ends in incarnation", h[:len(h)-1], ErrShort},
+		{"ends in incarnation v6", AppendHeader(nil, Header{Sender: v6a})[:32], ErrShort},
+		{"bad magic 0", cat([]byte{'X'}, h[1:], rawMsg(TypeAck, seq...)), ErrMagic},
+		{"bad magic 1", cat([]byte{'S', 'X'}, h[2:], rawMsg(TypeAck, seq...)), ErrMagic},
+		{"swapped magic", cat([]byte{'W', 'S'}, h[2:], rawMsg(TypeAck, seq...)), ErrMagic},
+		{"version 0", cat(h[:2], []byte{0}, h[3:], rawMsg(TypeAck, seq...)), ErrVersion},
+		{"version 2", cat(h[:2], []byte{2}, h[3:], rawMsg(TypeAck, seq...)), ErrVersion},
+		{"version 255", cat(h[:2], []byte{255}, h[3:], rawMsg(TypeAck, seq...)), ErrVersion},
+		{"sender family 1", cat(headerWith([]byte{1, 1, 2, 3, 4, 0, 1}), rawMsg(TypeAck, seq...)), ErrAddress},
+		{"sender family 5", cat(headerWith([]byte{5, 1, 2, 3, 4, 0, 1}), rawMsg(TypeAck, seq...)), ErrAddress},
+		{"sender family 255", cat(headerWith(cat([]byte{255}, make([]byte, 18))), rawMsg(TypeAck, seq...)), ErrAddress},
+		{"sender family 0", cat(headerWith([]byte{0}), rawMsg(TypeAck, seq...)), ErrUnspecified},
+		{"sender 0.0.0.0", packet(Header{Sender: ap("0.0.0.0:7946")}, Message{Type: TypeAck}), ErrUnspecified},
+		{"sender ::", packet(Header{Sender: ap("[::]:7946")}, Message{Type: TypeAck}), ErrUnspecified},
+		{"sender ::%eth0", packet(Header{Sender: ap("[::%eth0]:7946")}, Message{Type: TypeAck}), ErrUnspecified},
+		{"sender ::ffff:0.0.0.0", cat(headerWith(cat([]byte{6}, netip.MustParseAddr("::ffff:0.0.0.0").AsSlice(), []byte{1, 1})), rawMsg(TypeAck, seq...)), ErrUnspecified},
+		{"sender v4 port 0", packet(Header{Sender: ap("10.0.0.1:0")}, Message{Type: TypeAck}), ErrUnspecified},
+		{"sender v6 port 0", packet(Header{Sender: ap("[2001:db8::1]:0")}, Message{Type: TypeAck}), ErrUnspecified},
+
+		// Framing.
+		{"no messages", h, ErrNoMessages},
+		{"one byte of message", cat(h, []byte{byte(TypeAck)}), ErrTruncated},
+		{"two bytes of message", cat(h, []byte{byte(TypeAck), 0}), ErrTruncated},
+		{"body past end", cat(h, []byte{byte(TypeAck), 0, 5}, seq), ErrTruncated},
+		{"body length 65535", cat(h, []byte{byte(TypeAck), 0xFF, 0xFF}, seq), ErrTruncated},
+		{"unknown body past end", cat(h, rawMsg(TypeAck, seq...), []byte{77, 0, 1}), ErrTruncated},
+		{"trailing byte after message", cat(h, rawMsg(TypeAck, seq...), []byte{0}), ErrTruncated},
+		{"only unknown", cat(h, rawMsg(0), rawMsg(200, 1, 2)), ErrNoMessages},
+		{"too many", cat(h, bytes.Repeat(rawMsg(TypeAck, seq...), MaxMessages+1)), ErrTooMany},
+		{"too many, more later", cat(h, bytes.Repeat(rawMsg(TypeAck, seq...), MaxMessages+10)), ErrTooMany},
+
+		// Ping.
+		{"ping empty", cat(h, rawMsg(TypePing)), ErrMalformed},
+		{"ping 4 bytes", cat(h, rawMsg(TypePing, seq...)), ErrMalformed},
+		{"ping no family", cat(h, rawMsg(TypePing, cat(seq, []byte{0})...)), ErrMalformed},
+		{"ping no family (address)", cat(h, rawMsg(TypePing, cat(seq, []byte{0})...)), ErrAddress},
+		{"ping short v4", cat(h, rawMsg(TypePing, cat(seq, []byte{0}, v4[:6])...)), ErrMalformed},
+		{"ping short v6", cat(h, rawMsg(TypePing, cat(seq, []byte{0}, v6[:18])...)), ErrMalformed},
+		{"ping bad family", cat(h, rawMsg(TypePing, cat(seq, []byte{0, 9})...)), ErrAddress},
+		{"ping target 0.0.0.0", cat(h, rawMsg(TypePing, cat(seq, []byte{0}, addr(ap("0.0.0.0:7946")))...)), ErrAddress},
+		{"ping target port 0", cat(h, rawMsg(TypePing, cat(seq, []byte{0}, addr(ap("[2001:db8::5]:0")))...)), ErrAddress},
+		{"ping trailing", cat(h, rawMsg(TypePing, cat(seq, []byte{0}, v4, []byte{0})...)), ErrMalformed},
+		{"ping no target trailing", cat(h, rawMsg(TypePing, cat(seq, []byte{0, 0, 0})...)), ErrMalformed},
+
+		// Ack.
+		{"ack empty", cat(h, rawMsg(TypeAck)), ErrMalformed},
+		{"ack 3 bytes", cat(h, rawMsg(TypeAck, 0, 0, 1)), ErrMalformed},
+		{"ack trailing", cat(h, rawMsg(TypeAck, 0, 0, 0, 1, 0)), ErrMalformed},
+
+		// PingReq.
+		{"ping-req empty", cat(h, rawMsg(TypePingReq)), ErrMalformed},
+		{"ping-req 3 bytes", cat(h, rawMsg(TypePingReq, 0, 0, 1)), ErrMalformed},
+		{"ping-req no target", cat(h, rawMsg(TypePingReq, seq...)), ErrMalformed},
+		{"ping-req family 0", cat(h, rawMsg(TypePingReq, cat(seq, []byte{0})...)), ErrAddress},
+		{"ping-req bad family", cat(h, rawMsg(TypePingReq, cat(seq, []byte{16}, v4[1:])...)), ErrAddress},
+		{"ping-req target ::", cat(h, rawMsg(TypePingReq, cat(seq, addr(ap("[::]:1")))...)), ErrAddress},
+		{"ping-req target port 0", cat(h, rawMsg(TypePingReq, cat(seq, addr(ap("10.0.0.1:0")))...)), ErrAddress},
+		{"ping-req target raw ::ffff:0.0.0.0", cat(h, rawMsg(TypePingReq, cat(seq, []byte{6}, netip.MustParseAddr("::ffff:0.0.0.0").AsSlice(), []byte{0, 1})...)), ErrAddress},
+		{"ping-req target raw mapped port 0", cat(h, rawMsg(TypePingReq, cat(seq, []byte{6}, netip.MustParseAddr("::ffff:1.2.3.4").AsSlice(), []byte{0, 0})...)), ErrAddress},
+		{"ping-req short v6", cat(h, rawMsg(TypePingReq, cat(seq, v6[:10])...)), ErrMalformed},
+		{"ping-req trailing", cat(h, rawMsg(TypePingReq, cat(seq, v4, []byte{1})...)), ErrMalformed},
+
+		// Update.
+		{"update empty", cat(h, rawMsg(TypeUpdate)), ErrMalformed},
+		{"update 4 bytes", cat(h, rawMsg(TypeUpdate, 1, 0, 0, 0)), ErrMalformed},
+		{"update no subject", cat(h, rawMsg(TypeUpdate, cat([]byte{1}, seq)...)), ErrMalformed},
+		{"update subject family 0", cat(h, rawMsg(TypeUpdate, cat([]byte{1}, seq, []byte{0}, v4)...)), ErrAddress},
+		{"update short subject", cat(h, rawMsg(TypeUpdate, cat([]byte{1}, seq, v4[:5])...)), ErrMalformed},
+		{"update bad subject family", cat(h, rawMsg(TypeUpdate, cat([]byte{1}, seq, []byte{44}, v4[1:], []byte{0})...)), ErrAddress},
+		{"update subject 0.0.0.0", cat(h, rawMsg(TypeUpdate, cat([]byte{1}, seq, addr(ap("0.0.0.0:1")), []byte{0})...)), ErrAddress},
+		{"update subject port 0", cat(h, rawMsg(TypeUpdate, cat([]byte{1}, seq, addr(ap("10.0.0.1:0")), []byte{0})...)), ErrAddress},
+		{"update source ::", cat(h, rawMsg(TypeUpdate, cat([]byte{1}, seq, v4, addr(ap("[::]:7946")))...)), ErrAddress},
+		{"update source port 0", cat(h, rawMsg(TypeUpdate, cat([]byte{1}, seq, v4, addr(ap("10.0.0.2:0")))...)), ErrAddress},
+		{"update no source", cat(h, rawMsg(TypeUpdate, cat([]byte{1}, seq, v4)...)), ErrMalformed},
+		{"update short source", cat(h, rawMsg(TypeUpdate, cat([]byte{1}, seq, v4, v6[:5])...)), ErrMalformed},
+		{"update bad source family", cat(h, rawMsg(TypeUpdate, cat([]byte{1}, seq, v4, []byte{7})...)), ErrAddress},
+		{"update trailing", cat(h, rawMsg(TypeUpdate, cat([]byte{1}, seq, v4, v4, []byte{0})...)), ErrMalformed},
+		{"update trailing after no source", cat(h, rawMsg(TypeUpdate, cat([]byte{1}, seq, v4, []byte{0, 0})...)), ErrMalformed},
+		{"update status 0", cat(h, rawMsg(TypeUpdate, cat([]byte{0}, seq, v4, []byte{0})...)), ErrBadStatus},
+		{"update status 5", cat(h, rawMsg(TypeUpdate, cat([]byte{5}, seq, v4, []byte{0})...)), ErrBadStatus},
+		{"update status 255", cat(h, rawMsg(TypeUpdate, cat([]byte{255}, seq, v4, []byte{0})...)), ErrBadStatus},
+
+		// Broadcast.
+		{"broadcast empty", cat(h, rawMsg(TypeBroadcast)), ErrMalformed},
+		{"broadcast origin family 0", cat(h, rawMsg(TypeBroadcast, cat([]byte{0}, bcastFixed)...)), ErrAddress},
+		{"broadcast bad origin family", cat(h, rawMsg(TypeBroadcast, cat([]byte{3}, bcastFixed)...)), ErrAddress},
+		{"broadcast origin 0.0.0.0", cat(h, rawMsg(TypeBroadcast, cat(addr(ap("0.0.0.0:80")), bcastFixed)...)), ErrAddress},
+		{"broadcast origin port 0", cat(h, rawMsg(TypeBroadcast, cat(addr(ap("[2001:db8::1]:0")), bcastFixed)...)), ErrAddress},
+		{"broadcast short origin", cat(h, rawMsg(TypeBroadcast, v6[:12]...)), ErrMalformed},
+		{"broadcast no fixed fields", cat(h, rawMsg(TypeBroadcast, v4...)), ErrMalformed},
+		{"broadcast 11 fixed bytes", cat(h, rawMsg(TypeBroadcast, cat(v4, bcastFixed[:11])...)), ErrMalformed},
+
+		// A bad message after good ones spoils the packet.
+		{"good then bad", cat(h, rawMsg(TypeAck, seq...), Message{Type: TypeBroadcast, Subject: v4a, Payload: []byte("x")}.appendTo(), rawMsg(TypeAck, 0)), ErrMalformed},
+		{"good then truncated", cat(h, rawMsg(TypeAck, seq...), rawMsg(TypeAck, seq...)[:5]), ErrTruncated},
+	}
+	good := packet(testHdr,
+		Message{Type: TypeAck, Seq: 1},
+		Message{Type: TypeBroadcast, Subject: v4a, Payload: []byte("x")},
+		Message{Type: TypeUpdate, Status: StatusAlive, Subject: v6a})
+	good = append(good, rawMsg(99)...)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var p Packet
+			if err := p.Decode(good); err != nil || len(p.Messages) != 3 || p.Skipped != 1 {
+				t.Fatalf("good packet: %v", err)
+			}
+			err := p.Decode(tt.b)
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("err = %v, want %v", err, tt.want)
+			}
+			if len(p.Messages) != 0 {
+				t.Fatalf("after error p has %d messages", len(p.Messages))
+			}
+			if p.Skipped != 0 {
+				t.Fatalf("after error Skipped = %d", p.Skipped)
+			}
+			// The previous packet's messages must not leak through the
+			// reused backing array.
+			for i, m := range p.Messages[:cap(p.Messages)] {
+				if m.Payload != nil {
+					t.Fatalf("stale payload in slot %d", i)
+				}
+			}
+			// A header error is DecodeHeader's error and leaves no header;
+			// a message error keeps the header for the caller's logs.
+			dh, _, herr := DecodeHeader(tt.b)
+			if herr != nil {
+				if herr != err {
+					t.Fatalf("DecodeHeader err = %v, Decode err = %v", herr, err)
+				}
+				if p.Header != (Header{}) {
+					t.Fatalf("header error but p.Header = %+v", p.Header)
+				}
+			} else if p.Header != dh {
+				t.Fatalf("message error: p.Header = %+v, want %+v", p.Header, dh)
+			}
+		})
+	}
+}
+
+func TestDecodeHeaderErrorsReturnZero(t *testing.T) {
+	full := AppendHeader(nil, Header{Flags: 1, Cluster: 5, Sender: v4a, Incarnation: 1})
+	for n := 0; n < len(full); n++ {
+		h, rest, err := DecodeHeader(full[:n])
+		if !errors.Is(err, ErrShort) {
+			t.Fatalf("%d bytes: err = %v, want ErrShort", n, err)
+		}
+		if h != (Header{}) || rest != nil {
+			t.Fatalf("%d bytes: got %+v, % x", n, h, rest)
+		}
+	}
+}
+
+func TestIgnoresUnknownHeaderFlags(t *testing.T) {
+	b := packet(Header{Flags: 0xFE, Cluster: 1, Sender: v4a}, Message{Type: TypeAck, Seq: 3})
+	p := mustDecode(t, b)
+	if p.Flags != 0xFE || p.Flags&HeaderFlagSync != 0 {
+		t.Fatalf("Flags = %#x", p.Flags)
+	}
+}
+
+func TestDecodeNormalisesMappedIPv6(t *testing.T) {
+	m6 := cat([]byte{6}, netip.MustParseAddr("::ffff:10.9.8.7").AsSlice(), []byte{0x1f, 0x90})
+	b := cat(
+		[]byte{'S', 'W', Version, 0}, be32(0), be32(1), m6, be32(3),
+		rawMsg(TypeUpdate, cat([]byte{byte(StatusSuspect)}, be32(4), m6, m6)...),
+		rawMsg(TypePingReq, cat(be32(5), m6)...),
+	)
+	p := mustDecode(t, b)
+	want := ap("10.9.8.7:8080")
+	if p.Sender != want || !p.Sender.Addr().Is4() {
+		t.Fatalf("sender %v, want %v", p.Sender, want)
+	}
+	u, pr := p.Messages[0], p.Messages[1]
+	if u.Subject != want || u.Source != want || pr.Target != want {
+		t.Fatalf("got %v %v %v, want %v", u.Subject, u.Source, pr.Target, want)
+	}
+	// Re-encoding is canonical: 12 bytes shorter per address.
+	re := packet(p.Header, p.Messages...)
+	if len(re) != len(b)-4*12 {
+		t.Fatalf("re-encoded %d bytes, want %d", len(re), len(b)-4*12)
+	}
+}
+
+func TestPayloadAliasesInputWithoutSpareCapacity(t *testing.T) {
+	b := packet(testHdr,
+		Message{Type: TypeBroadcast, Subject: v4a, Payload: []byte("first")},
+		Message{Type: TypeAck, Seq: 0x01020304},
+		Message{Type: TypeBroadcast, Subject: v6a, Payload: []byte("second")},
+	)
+	p := mustDecode(t, b)
+	pl := p.Messages[0].Payload
+	if string(pl) != "first" {
+		t.Fatalf("payload %q", pl)
+	}
+	if cap(pl) != len(pl) {
+		t.Fatalf("payload cap %d > len %d: appending would overwrite the next message", cap(pl), len(pl))
+	}
+	off := bytes.Index(b, []byte("first"))
+	if &b[off] != &pl[0] {
+		t.Fatal("payload does not alias the input")
+	}
+	_ = append(pl, 0xFF, 0xFF, 0xFF) // must not touch b
+	var q Packet
+	if err := q.Decode(b); err != nil || q.Messages[1].Seq != 0x01020304 {
+		t.Fatalf("appending to a payload changed the packet: %v", err)
+	}
+	if last := p.Messages[2].Payload; cap(last) != len(last) {
+		t.Fatalf("last payload cap %d, len %d", cap(last), len(last))
+	}
+}
+
+func TestDecodeReusesMessages(t *testing.T) {
+	var p Packet
+	big := packet(testHdr,
+		Message{Type: TypeBroadcast, Subject: v4a, Boot: 1, Index: 2, AgeMillis: 3, Payload: []byte("a")},
+		Message{Type: TypeUpdate, Status: StatusDead, Incarnation: 4, Subject: v4a, Source: v6a},
+		Message{Type: TypePing, Seq: 5, Flags: 1, Target: v6a},
+		Message{Type: TypeBroadcast, Subject: v6a, Payload: []byte("b")},
+	)
+	if err := p.Decode(big); err != nil {
+		t.Fatal(err)
+	}
+	first := &p.Messages[0]
+	small := packet(Header{Cluster: 2, Sender: v6b, Incarnation: 1}, Message{Type: TypeAck, Seq: 9}, Message{Type: TypePingReq, Seq: 10, Target: v4b})
+	if err := p.Decode(small); err != nil {
+		t.Fatal(err)
+	}
+	if &p.Messages[0] != first {
+		t.Fatal("Decode did not reuse p.Messages")
+	}
+	want := []Message{{Type: TypeAck, Seq: 9}, {Type: TypePingReq, Seq: 10, Target: v4b}}
+	if !reflect.DeepEqual(p.Messages, want) {
+		t.Fatalf("stale fields: got %+v", p.Messages)
+	}
+	// Slots past the end no longer reference the previous buffer.
+	for i, m := range p.Messages[len(p.Messages):cap(p.Messages)] {
+		if m.Payload != nil || m.Type != 0 {
+			t.Fatalf("slot %d still holds %s", len(p.Messages)+i, fmtMsg(m))
+		}
+	}
+}
+
+func TestAllocations(t *testing.T) {
+	if testing.Short() {
+		t.Skip("allocation counts")
+	}
+	msgs := []Message{
+		{Type: TypePing, Seq: 1, Target: v4b},
+		{Type: TypeUpdate, Status: StatusAlive, Incarnation: 2, Subject: v4a, Source: v4b},
+		{Type: TypeUpdate, Status: StatusSuspect, Incarnation: 3, Subject: v6a, Source: v6b},
+		{Type: TypeUpdate, Status: StatusDead, Incarnation: 4, Subject: v4b},
+		{Type: TypeBroadcast, Subject: v4a, Boot: 1, Index: 2, AgeMillis: 3, Payload: []byte("payload")},
+		{Type: TypeAck, Seq: 4},
+		{Type: TypePingReq, Seq: 5, Target: v6a},
+	}
+	b := packet(testHdr, msgs...)
+	var p Packet
+	if err := p.Decode(b); err != nil {
+		t.Fatal(err)
+	}
+	if n := testing.AllocsPerRun(1000, func() {
+		if err := p.Decode(b); err != nil {
+			t.Fatal(err)
+		}
+	}); n != 0 {
+		t.Errorf("Decode: %v allocs, want 0", n)
+	}
+	buf := make([]byte, 0, 1500)
+	if n := testing.AllocsPerRun(1000, func() {
+		buf = AppendHeader(buf[:0], testHdr)
+		for i := range msgs {
+			buf = msgs[i].AppendTo(buf)
+		}
+	}); n != 0 {
+		t.Errorf("AppendHeader+AppendTo: %v allocs, want 0", n)
+	}
+	if !bytes.Equal(buf, b) {
+		t.Fatal("encoded differently")
+	}
+	bad := cat(hdr(), rawMsg(TypeUpdate, 0, 0, 0, 0, 0))
+	if n := testing.AllocsPerRun(1000, func() {
+		if p.Decode(bad) == nil {
+			t.Fatal("no error")
+		}
+		if p.Decode(b[:10]) == nil {
+			t.Fatal("no error")
+		}
+	}); n != 0 {
+		t.Errorf("Decode of bad packets: %v allocs, want 0", n)
+	}
+	if n := testing.AllocsPerRun(1000, func() { _ = ClusterID("some-cluster-name") }); n != 0 {
+		t.Errorf("ClusterID: %v allocs, want 0", n)
+	}
+}
+
+func TestStrings(t *testing.T) {
+	types := map[MsgType]string{TypePing: "ping", TypeAck: "ack", TypePingReq: "ping-req",
+		TypeUpdate: "update", TypeBroadcast: "broadcast", 0: "unknown", 6: "unknown", 255: "unknown"}
+	for typ, want := range types {
+		if typ.String() != want {
+			t.Errorf("MsgType(%d).String() = %q, want %q", typ, typ.String(), want)
+		}
+	}
+	statuses := map[Status]string{StatusAlive: "alive", StatusSuspect: "suspect", StatusDead: "dead",
+		StatusLeft: "left", 0: "invalid", 5: "invalid", 255: "invalid"}
+	for s, want := range statuses {
+		if s.String() != want {
+			t.Errorf("Status(%d).String() = %q, want %q", s, s.String(), want)
+		}
+		if s.Valid() != (want != "invalid") {
+			t.Errorf("Status(%d).Valid() = %v", s, s.Valid())
+		}
+	}
+	// Status order: at equal incarnation a higher value wins.
+	if !(StatusAlive < StatusSuspect && StatusSuspect < StatusDead && StatusDead < StatusLeft) {
+		t.Error("status order")
+	}
+}
+
+// Example shows a compound packet built and read back.
+func Example() {
+	h := Header{Cluster: ClusterID("prod"), Sender: netip.MustParseAddrPort("10.0.0.1:7946"), Incarnation: 3}
+	msgs := []Message{
+		{Type: TypePing, Seq: 17, Target: netip.MustParseAddrPort("10.0.0.2:7946")},
+		{Type: TypeUpdate, Status: StatusSuspect, Incarnation: 5, Subject: netip.MustParseAddrPort("10.0.0.3:7946")},
+	}
+	buf := make([]byte, 0, 1400)
+	buf = AppendHeader(buf, h)
+	for i := range msgs {
+		if len(buf)+msgs[i].EncodedLen() <= cap(buf) {
+			buf = msgs[i].AppendTo(buf)
+		}
+	}
+
+	var p Packet
+	if err := p.Decode(buf); err != nil {
+		fmt.Println("drop:", err)
+		return
+	}
+	fmt.Println(p.Sender, p.Incarnation, len(buf), "bytes")
+	for _, m := range p.Messages {
+		fmt.Println(m.Type, m.Seq, m.Target, m.Status, m.Subject)
+	}
+	// Output:
+	// 10.0.0.1:7946 3 54 bytes
+	// ping 17 10.0.0.2:7946 invalid invalid AddrPort
+	// update 0 invalid AddrPort suspect 10.0.0.3:7946
+}
