@@ -137,6 +137,14 @@ func TestUDPClusterOfTenConvergesAndDetectsACrash(t *testing.T) {
 	}
 	waitFor(t, 20*time.Second, "10 nodes to converge", healthyEverywhere(n))
 	t.Logf("10 UDP nodes converged in %v", time.Since(start))
+	waitFor(t, 10*time.Second, "round trips to be measured", func() bool {
+		for _, m := range clusters[0].Members()[1:] {
+			if m.PingMillis() < 0 {
+				return false
+			}
+		}
+		return true
+	})
 
 	// A broadcast reaches every other node exactly once, never the origin.
 	sent := time.Now()
@@ -197,5 +205,6 @@ func TestUDPClusterOfTenConvergesAndDetectsACrash(t *testing.T) {
 		c.waitListeners()
 		assert.Equal(t, StatusDead, recs[i].status(victim), "listener of node %d", i)
 		assert.False(t, c.Member(victim).Left())
+		assert.Equal(t, PingTimedOut, c.Member(victim).PingMillis())
 	}
 }

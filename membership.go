@@ -54,7 +54,10 @@ func nodeFromMember(m swim.Member) *Node {
 		local:       m.Self,
 		changed:     m.Changed,
 	}
-	if m.RTT > 0 {
+	switch {
+	case m.Status == swim.StatusSuspect || m.Status == swim.StatusDead:
+		n.pingMillis = PingTimedOut // it stopped answering
+	case m.RTT > 0:
 		n.pingMillis = int(m.RTT.Milliseconds())
 	}
 	if m.Self {

@@ -116,7 +116,8 @@ func (n *Node) Age() uint32 { return GetNowInMillis() - n.timestamp }
 // Timestamp is when the node was last heard from, in GetNowInMillis time.
 func (n *Node) Timestamp() uint32 { return n.timestamp }
 
-// PingMillis is the last measured round trip in milliseconds, or PingNoData.
+// PingMillis is the last measured round trip in milliseconds; PingNoData
+// before any, PingTimedOut while the node is SUSPECTED or DEAD (not left).
 func (n *Node) PingMillis() int { return n.pingMillis }
 
 // EmitCounter is how many more times this node's current status will be
