@@ -108,6 +108,7 @@ type Stats struct {
 	QueuedGossip         int    // updates and broadcasts waiting to be piggybacked
 	RemovedMembers       uint64
 	JoinRounds           uint64 // rounds of join pings sent to the seeds
+	Announcements        uint64 // multicast announcements built
 	CurrentProbeTimeout  time.Duration
 	CurrentEmitLimit     int
 	CurrentSuspicionTime time.Duration
@@ -151,6 +152,7 @@ type probe struct {
 	requester netip.AddrPort
 	reqSeq    uint32
 	join      bool // a join ping to a seed: no member yet
+	announce  bool // a multicast announcement: any number of acks until it times out
 }
 
 type bcastKey struct {
@@ -352,6 +354,23 @@ func (e *Engine) sendJoins(now time.Time) {
 	e.joinBackoff = min(max(2*e.joinBackoff, e.cfg.ProbeInterval), maxJoinBackoff)
 	e.joinGen++
 	e.timers.push(timer{at: now.Add(e.joinBackoff), kind: timerJoin, seq: e.joinGen})
+}
+
+// Announcement returns a packet for the caller to send to a multicast group:
+// a ping addressed to nobody in particular, without piggybacked gossip.
+// Every member of the cluster that hears it feeds it to its own engine
+// (Receive with an invalid from address, so that answers go to the
+// announcer's identity), learns of the announcer from its header, and
+// acks: the announcer learns of each of them in turn, with no storm of
+// multicast answers. The packet stays valid until the next Outbox call.
+func (e *Engine) Announcement(now time.Time) []byte {
+	p := &probe{seq: e.nextSeq(), sentAt: now, announce: true}
+	e.probes[p.seq] = p
+	e.timers.push(timer{at: now.Add(2 * e.cfg.ProbeInterval), kind: timerProbe, seq: p.seq})
+	b := e.startPacket(0)
+	ping := wire.Message{Type: wire.TypePing, Seq: p.seq}
+	e.stats.Announcements++
+	return ping.AppendTo(b)
 }
 
 // maxJoinBackoff caps the time between two rounds of join attempts.
@@ -735,7 +754,7 @@ func (e *Engine) probeTimeout(now time.Time, seq uint32) {
 		return // answered
 	}
 	m := p.target
-	if p.relay || p.reprobe || p.join || m.removed || !m.live() {
+	if p.relay || p.reprobe || p.join || p.announce || m.removed || !m.live() {
 		delete(e.probes, seq)
 		return
 	}
@@ -923,6 +942,9 @@ func (e *Engine) handleAck(now time.Time, seq uint32) {
 	if p == nil {
 		e.stats.UnexpectedAcks++
 		return
+	}
+	if p.announce {
+		return // every member that heard it answers; the header taught us who
 	}
 	delete(e.probes, seq)
 	if p.relay {

@@ -1,6 +1,7 @@
 package swim_test
 
 import (
+	"net/netip"
 	"testing"
 	"time"
 
@@ -42,4 +43,24 @@ func TestIsolatedNodeFindsItsSeedsAgainAfterRemoval(t *testing.T) {
 	// The isolated node asks its seed again (backoff capped at 30 s).
 	ok := s.RunUntil(func() bool { return converged(s) }, 10*time.Millisecond, 35*time.Second)
 	require.True(t, ok, "the cluster should be whole again")
+}
+
+func TestAnnouncementIsAnsweredByEveryListener(t *testing.T) {
+	const n = 4
+	s := newCluster(t, n, 5, nil)
+	require.True(t, s.RunUntil(func() bool { return converged(s) }, 10*time.Millisecond, joinBound(n)))
+	newcomer := s.AddNodes(1)[0]
+	s.Start(newcomer) // no seeds: it only announces
+	var pkt []byte
+	s.Do(newcomer, func(now time.Time, e *swim.Engine) {
+		pkt = append([]byte(nil), e.Announcement(now)...)
+	})
+	// The "multicast group" delivers it to every other node.
+	for _, nd := range s.Nodes()[:n] {
+		s.Do(nd, func(now time.Time, e *swim.Engine) { e.Receive(now, netip.AddrPort{}, pkt) })
+	}
+	ok := s.RunUntil(func() bool { return converged(s) }, 10*time.Millisecond, 20*period)
+	require.True(t, ok)
+	assert.Zero(t, newcomer.Engine.Stats().UnexpectedAcks, "every answer to the announcement was expected")
+	assert.Equal(t, uint64(1), newcomer.Engine.Stats().Announcements)
 }
