@@ -52,6 +52,23 @@ type Config struct {
 	MaxQueuedBroadcasts int
 	// MaxSyncMembers bounds how many members a join answer describes.
 	MaxSyncMembers int
+	// MaxSyncsPerPeriod bounds how many join answers are sent per protocol
+	// period, so that a flood of join pings cannot be amplified.
+	MaxSyncsPerPeriod int
+	// MaxMembers bounds the member table. Packets from, and rumours of, new
+	// members beyond it are dropped and counted.
+	MaxMembers int
+	// MaxPendingProbes bounds the probes in flight, relayed ones included;
+	// ping-reqs beyond it are dropped and counted.
+	MaxPendingProbes int
+	// TombstoneTTL is how long a removed member is remembered: packets from
+	// it, or rumours of it alive, at its last incarnation or lower are
+	// dropped (so a replayed packet cannot bring it back), and it is told
+	// to refute. A restarted node has a higher incarnation and is welcome.
+	TombstoneTTL time.Duration
+	// MaxTombstones bounds the removed members remembered; the oldest go
+	// first.
+	MaxTombstones int
 
 	// Rand is the engine's only source of randomness.
 	Rand *rand.Rand
@@ -62,6 +79,11 @@ const (
 	DefaultMaxSeenBroadcasts   = 65536
 	DefaultMaxQueuedBroadcasts = 1024
 	DefaultMaxSyncMembers      = 1024
+	DefaultMaxSyncsPerPeriod   = 16
+	DefaultMaxMembers          = 1 << 17
+	DefaultMaxPendingProbes    = 4096
+	DefaultTombstoneTTL        = time.Hour
+	DefaultMaxTombstones       = 1 << 16
 )
 
 func (c *Config) setDefaults() {
@@ -73,6 +95,21 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxSyncMembers == 0 {
 		c.MaxSyncMembers = DefaultMaxSyncMembers
+	}
+	if c.MaxSyncsPerPeriod == 0 {
+		c.MaxSyncsPerPeriod = DefaultMaxSyncsPerPeriod
+	}
+	if c.MaxMembers == 0 {
+		c.MaxMembers = DefaultMaxMembers
+	}
+	if c.MaxPendingProbes == 0 {
+		c.MaxPendingProbes = DefaultMaxPendingProbes
+	}
+	if c.TombstoneTTL == 0 {
+		c.TombstoneTTL = DefaultTombstoneTTL
+	}
+	if c.MaxTombstones == 0 {
+		c.MaxTombstones = DefaultMaxTombstones
 	}
 }
 

@@ -109,6 +109,11 @@ type Stats struct {
 	RemovedMembers       uint64
 	JoinRounds           uint64 // rounds of join pings sent to the seeds
 	Announcements        uint64 // multicast announcements built
+	DroppedStale         uint64 // packets from removed members at their old incarnation (replays)
+	DroppedMemberLimit   uint64 // packets and rumours of new members past MaxMembers
+	DroppedProbeLimit    uint64 // ping-reqs past MaxPendingProbes
+	DroppedReplayedBcast uint64 // broadcasts older than what was already forgotten
+	SyncsSkipped         uint64 // join answers not sent (MaxSyncsPerPeriod)
 	CurrentProbeTimeout  time.Duration
 	CurrentEmitLimit     int
 	CurrentSuspicionTime time.Duration
@@ -192,6 +197,10 @@ type Engine struct {
 	timers      timerHeap
 	rtt         *rttHistory
 
+	tombs      tombstones
+	syncTokens int
+	floors     broadcastFloors
+
 	seeds       []netip.AddrPort
 	joinBackoff time.Duration
 	joinGen     uint32
@@ -225,6 +234,10 @@ func New(cfg Config, now time.Time) (*Engine, error) {
 		queue:   newGossipQueue(),
 		seen:    make(map[bcastKey]time.Time),
 		seq:     cfg.Rand.Uint32(),
+		tombs:   newTombstones(),
+
+		syncTokens: cfg.MaxSyncsPerPeriod,
+		floors:     newBroadcastFloors(),
 	}
 	// Spread nodes' probe periods so that they do not tick in lockstep.
 	e.nextProbeAt = now.Add(time.Duration(cfg.Rand.Int64N(int64(cfg.ProbeInterval))))
@@ -394,6 +407,7 @@ func (e *Engine) AddMember(now time.Time, addr netip.AddrPort) error {
 	if !addr.IsValid() || addr.Addr().IsUnspecified() || addr.Port() == 0 {
 		return fmt.Errorf("swim: %v is not a concrete address", addr)
 	}
+	e.tombs.remove(addr) // the application knows better
 	m := e.members[addr]
 	if m == nil {
 		m = e.addMember(now, addr, StatusAlive, 0, e.cfg.Self)
@@ -409,7 +423,7 @@ func (e *Engine) RemoveMember(now time.Time, addr netip.AddrPort) error {
 	if m == nil {
 		return ErrUnknownMember
 	}
-	e.removeMember(m)
+	e.removeMember(now, m)
 	return nil
 }
 
@@ -506,7 +520,7 @@ func (e *Engine) Tick(now time.Time) {
 			}
 		case timerRemove:
 			if t.m.gen == t.gen && !t.m.live() && !t.m.removed {
-				e.removeMember(t.m)
+				e.removeMember(now, t.m)
 				if e.live == 0 { // alone: look for the cluster again
 					e.joinBackoff = 0
 					e.sendJoins(now)
@@ -519,7 +533,9 @@ func (e *Engine) Tick(now time.Time) {
 		}
 	}
 	e.expireSeen(now)
+	e.tombs.expire(now)
 	if !now.Before(e.nextProbeAt) {
+		e.syncTokens = e.cfg.MaxSyncsPerPeriod
 		if !e.leaving {
 			if m := e.nextProbeTarget(); m != nil {
 				e.startProbe(now, m, 0, false)
@@ -546,7 +562,8 @@ func (e *Engine) addMember(now time.Time, addr netip.AddrPort, st Status, inc ui
 	return m
 }
 
-func (e *Engine) removeMember(m *member) {
+func (e *Engine) removeMember(now time.Time, m *member) {
+	e.tombs.add(m.addr, m.inc, now.Add(e.cfg.TombstoneTTL), e.cfg.MaxTombstones)
 	m.removed = true
 	m.gen++
 	last := e.order[len(e.order)-1]
@@ -604,9 +621,21 @@ func supersedes(inc uint32, st Status, curInc uint32, cur Status) bool {
 
 // heardFrom handles the sender's implicit claim, in every packet header, to
 // be alive at its incarnation.
+// It returns nil when the packet must be dropped: its sender was removed
+// and speaks at its old incarnation (a replay, or a node cut off for long,
+// which is told to refute), or the member table is full.
 func (e *Engine) heardFrom(now time.Time, addr netip.AddrPort, inc uint32, gossip bool) *member {
 	m := e.members[addr]
 	if m == nil {
+		if !e.admit(now, addr, inc) {
+			if t := e.tombs.stale(now, addr, inc); t != nil && !now.Before(t.nextNotice) {
+				t.nextNotice = now.Add(e.cfg.ProbeInterval)
+				b := e.startPacket(0)
+				u := wire.Message{Type: wire.TypeUpdate, Status: StatusDead, Incarnation: t.inc, Subject: addr, Source: e.cfg.Self}
+				e.emit(addr, u.AppendTo(b))
+			}
+			return nil
+		}
 		m = e.addMember(now, addr, StatusAlive, inc, addr)
 		if gossip {
 			e.queue.addUpdate(e.updateMsg(m))
@@ -637,7 +666,7 @@ func (e *Engine) applyUpdate(now time.Time, u *wire.Message, gossip bool) (refut
 	if m == nil {
 		// Rumours of the suspicion or death of a member we never knew
 		// would only resurrect it here; ignore them.
-		if u.Status == StatusAlive {
+		if u.Status == StatusAlive && e.admit(now, u.Subject, u.Incarnation) {
 			m = e.addMember(now, u.Subject, StatusAlive, u.Incarnation, u.Subject)
 			if gossip {
 				e.queue.addUpdate(e.updateMsg(m))
@@ -850,6 +879,17 @@ func (e *Engine) Receive(now time.Time, from netip.AddrPort, data []byte) {
 	}
 	gossip := h.Flags&wire.HeaderFlagSync == 0
 	sender := e.heardFrom(now, h.Sender, h.Incarnation, gossip)
+	if sender == nil {
+		// Dropped (counted by admit); only news about this node itself is
+		// heeded, so that two sides that forgot each other can each refute
+		// and meet again. At worst a replay makes this node refute.
+		for i := range e.pkt.Messages {
+			if m := &e.pkt.Messages[i]; m.Type == wire.TypeUpdate && m.Subject == e.cfg.Self {
+				e.applyUpdate(now, m, true)
+			}
+		}
+		return
+	}
 
 	// State first, so that answers carry what this packet taught us.
 	refuted := false
@@ -910,7 +950,12 @@ func (e *Engine) answerPing(now time.Time, reply netip.AddrPort, sender *member,
 	}
 	e.emit(reply, e.piggyback(b, now))
 	if ping.Flags&wire.PingFlagJoin != 0 {
-		e.sendSync(reply)
+		if e.syncTokens > 0 {
+			e.syncTokens--
+			e.sendSync(reply)
+		} else {
+			e.stats.SyncsSkipped++
+		}
 	}
 }
 
@@ -971,6 +1016,10 @@ func (e *Engine) relayPing(now time.Time, requester netip.AddrPort, req *wire.Me
 		e.emit(requester, e.piggyback(b, now))
 		return
 	}
+	if len(e.probes) >= e.cfg.MaxPendingProbes {
+		e.stats.DroppedProbeLimit++
+		return
+	}
 	p := &probe{seq: e.nextSeq(), addr: req.Target, sentAt: now, relay: true, requester: requester, reqSeq: req.Seq}
 	e.probes[p.seq] = p
 	e.sendPing(now, req.Target, req.Target, p.seq, 0, e.members[req.Target])
@@ -987,6 +1036,10 @@ func (e *Engine) receiveBroadcast(now time.Time, m *wire.Message) {
 	key := bcastKey{origin: m.Subject, boot: m.Boot, index: m.Index}
 	if _, dup := e.seen[key]; dup {
 		e.stats.BroadcastsDuplicate++
+		return
+	}
+	if e.floors.covers(originBoot{m.Subject, m.Boot}, m.Index) {
+		e.stats.DroppedReplayedBcast++
 		return
 	}
 	switch {
@@ -1017,7 +1070,9 @@ func (e *Engine) receiveBroadcast(now time.Time, m *wire.Message) {
 // expire in the order they were added.
 func (e *Engine) expireSeen(now time.Time) {
 	for e.seenHead < len(e.seenFIFO) && !now.Before(e.seenFIFO[e.seenHead].expires) {
-		delete(e.seen, e.seenFIFO[e.seenHead].key)
+		k := e.seenFIFO[e.seenHead].key
+		e.floors.raise(originBoot{k.origin, k.boot}, k.index, e.cfg.MaxSeenBroadcasts)
+		delete(e.seen, k)
 		e.seenFIFO[e.seenHead] = seenEntry{}
 		e.seenHead++
 	}

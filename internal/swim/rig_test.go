@@ -31,12 +31,17 @@ func peer(i int) netip.AddrPort {
 	return netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 9, byte(i >> 8), byte(i) + 2}), 7946)
 }
 
-func newRig(t testing.TB) *rig {
+func newRig(t testing.TB) *rig { return newRigWith(t, nil) }
+
+func newRigWith(t testing.TB, tweak func(*swim.Config)) *rig {
 	cfg := sim.DefaultEngineConfig()
 	cfg.Self = rigSelf
 	cfg.Incarnation = 100
 	cfg.BootID = 7
 	cfg.Rand = rand.New(rand.NewPCG(1, 2))
+	if tweak != nil {
+		tweak(&cfg)
+	}
 	now := sim.DefaultStart
 	e, err := swim.New(cfg, now)
 	require.NoError(t, err)
