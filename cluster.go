@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/seed-c7906467/smudge/internal/keyring"
 	"github.com/seed-c7906467/smudge/internal/swim"
 	"github.com/seed-c7906467/smudge/internal/wire"
 )
@@ -36,6 +37,9 @@ type Stats struct {
 	ReadErrors            uint64 // failed or truncated reads
 	SendErrors            uint64 // failed writes
 	ListenerEventsDropped uint64 // events not delivered to a listener whose backlog was full
+	DroppedPlaintext      uint64 // unsealed datagrams while encryption is on
+	DroppedSealed         uint64 // sealed datagrams while encryption is off here
+	DroppedUnauthentic    uint64 // sealed datagrams no key in the ring opens (wrong key, other cluster, tampered)
 }
 
 const (
@@ -73,7 +77,19 @@ type Cluster struct {
 	readErrors    atomic.Uint64
 	sendErrors    atomic.Uint64
 	listenerDrops atomic.Uint64
-	warnedRounds  uint64 // join rounds already warned about (loop only)
+
+	ring                   atomic.Pointer[keyring.Ring] // nil: encryption off
+	ringMu                 sync.Mutex                   // serialises key changes
+	sealBuf                []byte                       // loop only
+	droppedPlain           atomic.Uint64
+	droppedSealed          atomic.Uint64
+	droppedUnauthenticated atomic.Uint64
+	clusterID              uint64
+	// Garbage and other clusters' packets are dropped by the reader, so
+	// that a flood cannot crowd real packets out of the protocol loop.
+	droppedMalformedEarly    atomic.Uint64
+	droppedWrongClusterEarly atomic.Uint64
+	warnedRounds             uint64 // join rounds already warned about (loop only)
 }
 
 type statusSub struct {
@@ -108,6 +124,14 @@ func New(cfg Config) (*Cluster, error) {
 		done: make(chan struct{}),
 	}
 	c.view.Store(&view{byAddr: map[netip.AddrPort]*Node{}})
+	c.clusterID = wire.ClusterID(cfg.ClusterName)
+	if len(cfg.Keys) > 0 {
+		r, err := keyring.New(cfg.ClusterName, cfg.Keys...)
+		if err != nil {
+			return nil, fmt.Errorf("smudge: Keys: %w", err)
+		}
+		c.ring.Store(r)
+	}
 	return c, nil
 }
 
@@ -150,7 +174,7 @@ func (c *Cluster) Start(ctx context.Context) error {
 	now := time.Now()
 	e, err := swim.New(swim.Config{
 		Self:                 self,
-		ClusterID:            wire.ClusterID(c.cfg.ClusterName),
+		ClusterID:            c.clusterID,
 		Incarnation:          uint32(now.Unix()),
 		BootID:               rng.Uint32(),
 		ProbeInterval:        c.cfg.HeartbeatInterval,
@@ -159,7 +183,7 @@ func (c *Cluster) Start(ctx context.Context) error {
 		IndirectChecks:       c.cfg.IndirectChecks,
 		SuspicionMult:        c.cfg.SuspicionMult,
 		RemoveDeadAfter:      c.cfg.RemoveDeadAfter,
-		MaxPacketBytes:       c.cfg.MaxPacketBytes,
+		MaxPacketBytes:       c.cfg.MaxPacketBytes - c.sealOverhead(),
 		MaxBroadcastBytes:    c.cfg.MaxBroadcastBytes,
 		BroadcastTTL:         c.cfg.BroadcastTTL,
 		Rand:                 rng,
@@ -239,7 +263,15 @@ func (c *Cluster) readLoop(tr Transport) {
 			continue
 		}
 		bp := bufPool.Get().(*[]byte)
-		*bp = append((*bp)[:0], big[:n]...)
+		plain, ok := c.open((*bp)[:0], big[:n])
+		if ok {
+			ok = c.precheck(plain)
+		}
+		if !ok {
+			bufPool.Put(bp)
+			continue
+		}
+		*bp = plain
 		select {
 		case c.recv <- datagram{from: from, buf: bp}:
 		default:
@@ -247,6 +279,21 @@ func (c *Cluster) readLoop(tr Transport) {
 			bufPool.Put(bp)
 		}
 	}
+}
+
+// precheck drops, in the reader, what the engine would drop anyway for its
+// header: the check is cheap and keeps a flood out of the protocol loop.
+func (c *Cluster) precheck(p []byte) bool {
+	h, _, err := wire.DecodeHeader(p)
+	switch {
+	case err != nil:
+		c.droppedMalformedEarly.Add(1)
+		return false
+	case h.Cluster != c.clusterID:
+		c.droppedWrongClusterEarly.Add(1)
+		return false
+	}
+	return true
 }
 
 // run is the protocol loop: the only goroutine that touches the engine.
@@ -284,7 +331,12 @@ func (c *Cluster) run(e *swim.Engine) {
 func (c *Cluster) flush(e *swim.Engine, lastView *time.Time) {
 	pkts, evs := e.Outbox()
 	for _, p := range pkts {
-		if err := c.transport.WriteTo(p.Data, p.To); err != nil {
+		data := p.Data
+		if r := c.ring.Load(); r != nil {
+			c.sealBuf = r.Seal(c.sealBuf[:0], p.Data)
+			data = c.sealBuf
+		}
+		if err := c.transport.WriteTo(data, p.To); err != nil {
 			c.sendErrors.Add(1)
 			c.log.logf(LogDebug, "smudge: send to %v: %v", p.To, err)
 		}
@@ -516,6 +568,11 @@ func (c *Cluster) Stats() Stats {
 	s.ReadErrors = c.readErrors.Load()
 	s.SendErrors = c.sendErrors.Load()
 	s.ListenerEventsDropped = c.listenerDrops.Load()
+	s.DroppedMalformed += c.droppedMalformedEarly.Load()
+	s.DroppedWrongCluster += c.droppedWrongClusterEarly.Load()
+	s.DroppedPlaintext = c.droppedPlain.Load()
+	s.DroppedSealed = c.droppedSealed.Load()
+	s.DroppedUnauthentic = c.droppedUnauthenticated.Load()
 	return s
 }
 

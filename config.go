@@ -1,6 +1,7 @@
 package smudge
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"math"
@@ -10,6 +11,9 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/seed-c7906467/smudge/internal/keyring"
+	"github.com/seed-c7906467/smudge/internal/swim"
 )
 
 // Environment variables read by ConfigFromEnv, and their defaults. Setting a
@@ -85,9 +89,29 @@ const (
 	// EnvVarMulticastAddress sets the multicast group address.
 	EnvVarMulticastAddress = "SMUDGE_MULTICAST_ADDRESS"
 
-	// DefaultMulticastAddress is the default multicast group: empty, meaning
-	// 224.0.0.0 for IPv4 and ff02::1 for IPv6.
+	// DefaultMulticastAddress is the default of SMUDGE_MULTICAST_ADDRESS:
+	// empty, meaning the default group of the node's address family,
+	// DefaultMulticastAddressIPv4 or DefaultMulticastAddressIPv6 (the family
+	// of the advertised address). Smudge v1 used 224.0.0.0, which is the
+	// reserved base address of the multicast range, not a group.
 	DefaultMulticastAddress string = ""
+
+	// DefaultMulticastAddressIPv4 is the group IPv4 nodes use when
+	// SMUDGE_MULTICAST_ADDRESS is empty: an address of the IPv4 Local Scope
+	// 239.255.0.0/16 (RFC 2365), administratively scoped groups that need no
+	// assignment and that routers do not forward beyond the site. The
+	// 224.0.0.0/24 link-local block would fit better but is assigned by IANA
+	// to network control protocols. Announcements are also sent with TTL 1,
+	// so they stay on the link.
+	DefaultMulticastAddressIPv4 string = "239.255.99.98"
+
+	// DefaultMulticastAddressIPv6 is the group IPv6 nodes use when
+	// SMUDGE_MULTICAST_ADDRESS is empty: a link-local scope group (ff02::/16,
+	// never forwarded by routers, like mDNS's ff02::fb) with a group ID from
+	// the dynamic range 0x80000000-0xFFFFFFFF (RFC 3307), which needs no
+	// assignment. Not ff02::1 (all nodes): every IPv6 host on the link
+	// receives that group, whether it runs smudge or not.
+	DefaultMulticastAddressIPv6 string = "ff02::8000:9998"
 
 	// EnvVarMulticastPort sets the multicast port.
 	EnvVarMulticastPort = "SMUDGE_MULTICAST_PORT"
@@ -148,6 +172,11 @@ const (
 	// DefaultBroadcastTTL is the default broadcast time to live.
 	DefaultBroadcastTTL time.Duration = 30 * time.Second
 
+	// EnvVarEncryptionKeys holds the encryption keys: base64 (standard
+	// encoding) AES keys of 16, 24 or 32 bytes, separated by commas, the
+	// primary first. Unset or empty: no encryption.
+	EnvVarEncryptionKeys = "SMUDGE_ENCRYPTION_KEYS"
+
 	// EnvVarLogLevel sets the log threshold: a name such as "info" or
 	// "WARN", or a number from 0 (All) to 7 (Off).
 	EnvVarLogLevel = "SMUDGE_LOG_LEVEL"
@@ -158,10 +187,10 @@ const (
 
 // Limits checked by Validate and ConfigFromEnv.
 const (
-	minPacketBytes    = 512   // smallest MaxPacketBytes
-	maxPacketBytes    = 65507 // largest UDP payload over IPv4
-	broadcastOverhead = 64    // room a broadcast needs in a packet besides its payload
-	maxIndirectChecks = 16    // largest IndirectChecks
+	minPacketBytes    = 512                 // smallest MaxPacketBytes
+	maxPacketBytes    = 65507               // largest UDP payload over IPv4
+	broadcastOverhead = swim.PacketOverhead // room a broadcast needs in a packet besides its payload (and its seal, with Keys)
+	maxIndirectChecks = 16                  // largest IndirectChecks
 )
 
 // Config configures one Cluster. The zero value is not valid: start from
@@ -207,13 +236,18 @@ type Config struct {
 	// SMUDGE_MAX_BROADCAST_BYTES, default 256.
 	MaxBroadcastBytes int
 
-	// MulticastEnabled turns multicast announcement and discovery on.
-	// SMUDGE_MULTICAST_ENABLED (strconv.ParseBool syntax), default true.
+	// MulticastEnabled turns multicast announcement and discovery on. It
+	// applies to UDP transports only (the default one, or a *UDPTransport
+	// given as Transport); with any other Transport, such as memnet, it is
+	// ignored. SMUDGE_MULTICAST_ENABLED (strconv.ParseBool syntax), default
+	// true.
 	MulticastEnabled bool
 
 	// MulticastAddress is the multicast group; empty means the default
-	// group for the address family (224.0.0.0 or ff02::1). An IPv6 address
-	// may be written in brackets. SMUDGE_MULTICAST_ADDRESS.
+	// group for the family of the advertised address
+	// (DefaultMulticastAddressIPv4 239.255.99.98 or
+	// DefaultMulticastAddressIPv6 ff02::8000:9998). An IPv6 address may be
+	// written in brackets. SMUDGE_MULTICAST_ADDRESS.
 	MulticastAddress string
 
 	// MulticastPort is the multicast UDP port. SMUDGE_MULTICAST_PORT,
@@ -263,6 +297,15 @@ type Config struct {
 	// Seed seeds the engine's random source; 0 means a random seed. Set it
 	// for reproducible tests.
 	Seed int64
+
+	// Keys turns on encryption and authentication of every packet with
+	// AES-GCM: each key is 16, 24 or 32 bytes (AES-128, -192, -256). The
+	// first key sends; all are accepted, so keys can be rotated at runtime
+	// (Cluster.InstallKey, UseKey, RemoveKey). Packets without a valid seal
+	// are dropped and counted. Empty: no encryption (Smudge's behaviour).
+	// SMUDGE_ENCRYPTION_KEYS: base64 keys separated by commas, the primary
+	// first. Error messages never show key material.
+	Keys [][]byte
 }
 
 // DefaultConfig returns a Config holding every documented default.
@@ -477,6 +520,16 @@ func parseEnv(lookup func(string) (string, bool)) (Config, []envError) {
 
 	duration(EnvVarBroadcastTTL, &c.BroadcastTTL)
 
+	if v, ok := get(EnvVarEncryptionKeys); ok {
+		keys, err := parseKeyList(v)
+		if err != nil {
+			// The value is a secret: name the variable, never show it.
+			errs = append(errs, envError{name: EnvVarEncryptionKeys, err: fmt.Errorf("%s: %w", EnvVarEncryptionKeys, err)})
+		} else {
+			c.Keys = keys
+		}
+	}
+
 	if v, ok := get(EnvVarLogLevel); ok {
 		if l, err := ParseLogLevel(v); err != nil {
 			bad(EnvVarLogLevel, v, "not a log level (use all, trace, debug, info, warn, error, fatal, off or 0-7)")
@@ -682,10 +735,10 @@ func (c Config) Validate() error {
 	}
 	if c.MaxBroadcastBytes < 1 {
 		add("MaxBroadcastBytes", EnvVarMaxBroadcastBytes, "= %d: must be at least 1", c.MaxBroadcastBytes)
-	} else if c.MaxBroadcastBytes+broadcastOverhead > c.MaxPacketBytes {
+	} else if c.MaxBroadcastBytes+broadcastOverhead+c.sealOverhead() > c.MaxPacketBytes {
 		add("MaxBroadcastBytes", EnvVarMaxBroadcastBytes,
 			"= %d: a broadcast would not fit in a packet: %d bytes of payload + %d bytes of overhead > MaxPacketBytes (%s) = %d",
-			c.MaxBroadcastBytes, c.MaxBroadcastBytes, broadcastOverhead, EnvVarMaxPacketBytes, c.MaxPacketBytes)
+			c.MaxBroadcastBytes, c.MaxBroadcastBytes, broadcastOverhead+c.sealOverhead(), EnvVarMaxPacketBytes, c.MaxPacketBytes)
 	}
 	if c.MulticastPort < 1 || c.MulticastPort > 65535 {
 		add("MulticastPort", EnvVarMulticastPort, "= %d: out of range 1-65535", c.MulticastPort)
@@ -715,5 +768,37 @@ func (c Config) Validate() error {
 	if c.LogThreshold > LogOff {
 		add("LogThreshold", EnvVarLogLevel, "= %d: out of range 0-%d", byte(c.LogThreshold), byte(LogOff))
 	}
+	for i, k := range c.Keys {
+		if n := len(k); n != 16 && n != 24 && n != 32 {
+			add(fmt.Sprintf("Keys[%d]", i), EnvVarEncryptionKeys, "is %d bytes: an AES key is 16, 24 or 32 bytes", n)
+		}
+	}
 	return errors.Join(errs...)
+}
+
+// sealOverhead is what encryption adds to every packet, when Keys are set.
+func (c Config) sealOverhead() int {
+	if len(c.Keys) > 0 {
+		return keyring.Overhead
+	}
+	return 0
+}
+
+// parseKeyList decodes SMUDGE_ENCRYPTION_KEYS: base64 keys separated by
+// commas. Errors say which key is wrong and why, without its value.
+func parseKeyList(v string) ([][]byte, error) {
+	var keys [][]byte
+	parts := strings.Split(v, ",")
+	for i, p := range parts {
+		p = strings.TrimSpace(p)
+		k, err := base64.StdEncoding.DecodeString(p)
+		if err != nil {
+			return nil, fmt.Errorf("key %d of %d is not valid base64 (value not shown)", i+1, len(parts))
+		}
+		if n := len(k); n != 16 && n != 24 && n != 32 {
+			return nil, fmt.Errorf("key %d of %d is %d bytes: an AES key is 16, 24 or 32 bytes (value not shown)", i+1, len(parts), n)
+		}
+		keys = append(keys, k)
+	}
+	return keys, nil
 }

@@ -9,6 +9,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/seed-c7906467/smudge/internal/keyring"
+	"github.com/seed-c7906467/smudge/internal/swim"
 )
 
 // allEnvVars lists every variable ConfigFromEnv reads.
@@ -416,6 +419,8 @@ func TestConfigValidate(t *testing.T) {
 		{"packet too small", func(c *Config) { c.MaxPacketBytes = 511 }, []string{"MaxPacketBytes", "511", "512-65507"}},
 		{"packet too big", func(c *Config) { c.MaxPacketBytes = 65508 }, []string{"MaxPacketBytes", "65508"}},
 		{"broadcast does not fit", func(c *Config) { c.MaxBroadcastBytes = 1337 }, []string{"MaxBroadcastBytes", "1337", "1400", "not fit"}},
+		{"broadcast does not fit with its seal", func(c *Config) { c.Keys = [][]byte{make([]byte, 16)}; c.MaxBroadcastBytes = 1400 - swim.PacketOverhead }, []string{"MaxBroadcastBytes", "1304", "125 bytes of overhead", "not fit"}},
+		{"bad key length", func(c *Config) { c.Keys = [][]byte{make([]byte, 10)} }, []string{"Keys[0]", "SMUDGE_ENCRYPTION_KEYS", "10 bytes"}},
 		{"indirect checks negative", func(c *Config) { c.IndirectChecks = -1 }, []string{"IndirectChecks", "0-16"}},
 		{"indirect checks too many", func(c *Config) { c.IndirectChecks = 17 }, []string{"IndirectChecks", "17"}},
 		{"suspicion mult zero", func(c *Config) { c.SuspicionMult = 0 }, []string{"SuspicionMult", "at least 1"}},
@@ -455,7 +460,11 @@ func TestConfigValidateAccepts(t *testing.T) {
 		{"listen on every IPv6 address", func(c *Config) { c.ListenIP = net.IPv6unspecified }},
 		{"4-byte listen IP", func(c *Config) { c.ListenIP = net.IPv4(10, 0, 0, 1).To4() }},
 		{"no indirect checks", func(c *Config) { c.IndirectChecks = 0 }},
-		{"largest broadcast", func(c *Config) { c.MaxBroadcastBytes = 1400 - 64 }},
+		{"largest broadcast", func(c *Config) { c.MaxBroadcastBytes = 1400 - swim.PacketOverhead }},
+		{"largest broadcast, encrypted", func(c *Config) {
+			c.Keys = [][]byte{make([]byte, 16)}
+			c.MaxBroadcastBytes = 1400 - swim.PacketOverhead - keyring.Overhead
+		}},
 		{"advertise ip", func(c *Config) { c.AdvertiseAddr = "10.0.0.1" }},
 		{"advertise ip:port", func(c *Config) { c.AdvertiseAddr = "10.0.0.1:9999" }},
 		{"advertise [v6]:port", func(c *Config) { c.AdvertiseAddr = "[2001:db8::1]:9999" }},
@@ -539,4 +548,22 @@ func TestConfigSplitHostList(t *testing.T) {
 	assert.Equal(t, []string{"a", "b", "c", "d"}, splitHostList(" a,b , c\n\td "))
 	assert.Empty(t, splitHostList(""))
 	assert.Empty(t, splitHostList(" ,, "))
+}
+
+func TestEncryptionKeysFromEnv(t *testing.T) {
+	k1 := "AAAAAAAAAAAAAAAAAAAAAA=="                     // 16 zero bytes
+	k2 := "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=" // 32 bytes of 1
+	c, err := configFromLookup(mapLookup(map[string]string{EnvVarEncryptionKeys: k1 + ", " + k2}))
+	require.NoError(t, err)
+	require.Len(t, c.Keys, 2)
+	assert.Len(t, c.Keys[0], 16)
+	assert.Len(t, c.Keys[1], 32)
+
+	for _, bad := range []string{"not-base64!!", k1 + ",c2hvcnQ="} {
+		_, err := configFromLookup(mapLookup(map[string]string{EnvVarEncryptionKeys: bad}))
+		require.Error(t, err, bad)
+		assert.Contains(t, err.Error(), EnvVarEncryptionKeys)
+		assert.Contains(t, err.Error(), "value not shown")
+		assert.NotContains(t, err.Error(), bad, "a key must never appear in an error")
+	}
 }

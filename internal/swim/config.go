@@ -130,7 +130,7 @@ func (c *Config) validate() error {
 		return errors.New("swim: RemoveDeadAfter and BroadcastTTL must be positive")
 	case c.MaxPacketBytes < 256:
 		return errors.New("swim: MaxPacketBytes must be at least 256")
-	case c.MaxBroadcastBytes < 1 || c.MaxBroadcastBytes+maxOverhead > c.MaxPacketBytes:
+	case c.MaxBroadcastBytes < 1 || c.MaxBroadcastBytes+PacketOverhead > c.MaxPacketBytes:
 		return fmt.Errorf("swim: MaxBroadcastBytes %d does not fit in a %d-byte packet", c.MaxBroadcastBytes, c.MaxPacketBytes)
 	case c.Rand == nil:
 		return errors.New("swim: Rand is required")
@@ -138,9 +138,11 @@ func (c *Config) validate() error {
 	return nil
 }
 
-// maxOverhead is the most a packet needs besides one broadcast payload:
+// PacketOverhead is the most a packet needs besides one broadcast payload:
 // header (12+19+4), a ping (3+5+19) and the broadcast's own fields (3+19+12).
-const maxOverhead = 35 + 27 + 34
+// A broadcast of MaxBroadcastBytes always fits in a packet with this much
+// room to spare.
+const PacketOverhead = 35 + 27 + 34
 
 // EmitLimit is how many times each update and broadcast is sent by a node
 // that knows n members (itself included): int(2.5*ln(n)+0.5), as in Smudge.

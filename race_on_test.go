@@ -1,0 +1,5 @@
+//go:build race
+
+package smudge
+
+const raceEnabled = true
