@@ -56,6 +56,9 @@ const (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "keys" {
+		os.Exit(runKeys(os.Args[2:], os.Stdout, os.Stderr))
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	os.Exit(run(ctx, stop, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
@@ -65,7 +68,8 @@ func main() {
 // signal during the leave kills the process.
 func run(ctx context.Context, stopSignals func(), args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	defer stopSignals()
-	cfg, err := parseConfig(args, stderr)
+	var agent agentOptions
+	cfg, err := parseConfig(args, stderr, &agent)
 	if errors.Is(err, flag.ErrHelp) {
 		return exitOK
 	}
@@ -91,6 +95,15 @@ func run(ctx context.Context, stopSignals func(), args []string, stdin io.Reader
 		return exitError
 	}
 
+	warnIfExposed(cfg, c, stderr)
+	stopControl, err := agent.startControl(c)
+	if err != nil {
+		fmt.Fprintf(stderr, "smudge: %v\n", err)
+		c.Shutdown()
+		return exitError
+	}
+	defer stopControl()
+
 	go readInput(stdin, c, cfg.MaxBroadcastBytes, stderr)
 
 	select {
@@ -112,7 +125,7 @@ func run(ctx context.Context, stopSignals func(), args []string, stdin io.Reader
 // parseConfig builds the configuration from the SMUDGE_* environment and
 // the flags in args. It returns flag.ErrHelp for -h. Every error names the
 // flag or variable at fault.
-func parseConfig(args []string, stderr io.Writer) (smudge.Config, error) {
+func parseConfig(args []string, stderr io.Writer, agent *agentOptions) (smudge.Config, error) {
 	cfg, err := smudge.ConfigFromEnv()
 	if err != nil {
 		return cfg, fmt.Errorf("bad environment: %w", err)
@@ -128,6 +141,7 @@ func parseConfig(args []string, stderr io.Writer) (smudge.Config, error) {
 	advertise := fs.String("advertise", cfg.AdvertiseAddr, "`ADDR` (ip or ip:port) other members reach this one at;\nempty means the listen address ($"+smudge.EnvVarAdvertiseAddress+")")
 	cluster := fs.String("cluster", cfg.ClusterName, "cluster `name` ($"+smudge.EnvVarClusterName+")")
 	logLevel := fs.String("log-level", strings.ToLower(cfg.LogThreshold.String()), "log threshold: all, trace, debug, info, warn, error, fatal or off ($"+smudge.EnvVarLogLevel+")")
+	agent.register(fs)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: smudge [flags]\n\n"+
 			"Joins a smudge cluster, prints status changes and broadcasts on standard output,\n"+
