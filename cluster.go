@@ -40,6 +40,9 @@ type Stats struct {
 	DroppedPlaintext      uint64 // unsealed datagrams while encryption is on
 	DroppedSealed         uint64 // sealed datagrams while encryption is off here
 	DroppedUnauthentic    uint64 // sealed datagrams no key in the ring opens (wrong key, other cluster, tampered)
+
+	// Multicast counts multicast discovery's work (all zero when it is off).
+	Multicast MulticastStats
 }
 
 const (
@@ -47,9 +50,6 @@ const (
 	clusterRunning
 	clusterStopped
 )
-
-// receiveQueue is how many datagrams may wait for the protocol loop.
-const receiveQueue = 1024
 
 // Cluster is one member of a cluster: a SWIM engine driven by the real clock
 // over a Transport. Create it with New, then Start it. Several Clusters can
@@ -77,6 +77,7 @@ type Cluster struct {
 	readErrors    atomic.Uint64
 	sendErrors    atomic.Uint64
 	listenerDrops atomic.Uint64
+	mcast         atomic.Pointer[multicast] // nil: multicast discovery is not running
 
 	ring                   atomic.Pointer[keyring.Ring] // nil: encryption off
 	ringMu                 sync.Mutex                   // serialises key changes
@@ -115,11 +116,12 @@ func New(cfg Config) (*Cluster, error) {
 		return nil, err
 	}
 	cfg.InitialHosts = append([]string(nil), cfg.InitialHosts...)
+	cfg.Limits = cfg.Limits.withDefaults()
 	c := &Cluster{
 		cfg:  cfg,
 		log:  newLevelLogger(cfg.Logger, cfg.LogThreshold),
 		cmds: make(chan func(time.Time, *swim.Engine)),
-		recv: make(chan datagram, receiveQueue),
+		recv: make(chan datagram, cfg.Limits.ReceiveQueue),
 		stop: make(chan struct{}),
 		done: make(chan struct{}),
 	}
@@ -172,7 +174,7 @@ func (c *Cluster) Start(ctx context.Context) error {
 	}
 	rng := rand.New(rand.NewPCG(seed1, seed2))
 	now := time.Now()
-	e, err := swim.New(swim.Config{
+	ecfg := swim.Config{
 		Self:                 self,
 		ClusterID:            c.clusterID,
 		Incarnation:          uint32(now.Unix()),
@@ -187,7 +189,9 @@ func (c *Cluster) Start(ctx context.Context) error {
 		MaxBroadcastBytes:    c.cfg.MaxBroadcastBytes,
 		BroadcastTTL:         c.cfg.BroadcastTTL,
 		Rand:                 rng,
-	}, now)
+	}
+	c.cfg.Limits.apply(&ecfg)
+	e, err := swim.New(ecfg, now)
 	if err != nil {
 		tr.Close()
 		return fmt.Errorf("smudge: start: %w", err)
@@ -196,12 +200,13 @@ func (c *Cluster) Start(ctx context.Context) error {
 	c.view.Store(newView(e.Members()))
 	c.transport, c.self, c.state = tr, self, clusterRunning
 	c.log.logf(LogInfo, "smudge: listening on %v as %v in cluster %q", tr.LocalAddr(), self, c.cfg.ClusterName)
-	if len(seeds) == 0 {
-		c.log.logf(LogInfo, "smudge: no initial hosts: waiting to be contacted (multicast discovery is not part of this version)")
-	}
 	c.wg.Add(2)
 	go c.readLoop(tr)
 	go c.run(e)
+	discovering := c.startMulticast(tr, self) // logs what it does, or why not
+	if len(seeds) == 0 && !discovering {
+		c.log.logf(LogInfo, "smudge: no initial hosts and no multicast discovery: waiting to be contacted")
+	}
 	return nil
 }
 
@@ -470,6 +475,9 @@ func (c *Cluster) Shutdown() error {
 	c.mu.Unlock()
 	close(c.stop)
 	err := tr.Close()
+	if m := c.mcast.Load(); m != nil {
+		m.close()
+	}
 	c.wg.Wait()
 	c.mu.Lock()
 	var queues []*listenerQueue
@@ -573,6 +581,9 @@ func (c *Cluster) Stats() Stats {
 	s.DroppedPlaintext = c.droppedPlain.Load()
 	s.DroppedSealed = c.droppedSealed.Load()
 	s.DroppedUnauthentic = c.droppedUnauthenticated.Load()
+	if m := c.mcast.Load(); m != nil {
+		s.Multicast = m.stats()
+	}
 	return s
 }
 
@@ -595,14 +606,14 @@ func (c *Cluster) Broadcast(payload []byte) error {
 func (c *Cluster) AddStatusListener(l StatusListener) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.statusLs = append(c.statusLs[:len(c.statusLs):len(c.statusLs)], &statusSub{l: l, q: newListenerQueue()})
+	c.statusLs = append(c.statusLs[:len(c.statusLs):len(c.statusLs)], &statusSub{l: l, q: newListenerQueue(c.cfg.Limits.ListenerBacklog)})
 }
 
 // AddBroadcastListener registers l.
 func (c *Cluster) AddBroadcastListener(l BroadcastListener) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.bcastLs = append(c.bcastLs[:len(c.bcastLs):len(c.bcastLs)], &bcastSub{l: l, q: newListenerQueue()})
+	c.bcastLs = append(c.bcastLs[:len(c.bcastLs):len(c.bcastLs)], &bcastSub{l: l, q: newListenerQueue(c.cfg.Limits.ListenerBacklog)})
 }
 
 // waitListeners blocks until every listener has received everything queued

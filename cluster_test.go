@@ -386,3 +386,32 @@ func TestUnansweredSeedsAreReported(t *testing.T) {
 	})
 	assert.Len(t, c.Members(), 1, "a seed that never answered is not a member")
 }
+
+func TestListenerBacklogIsBoundedAndCounted(t *testing.T) {
+	network := memnet.New()
+	t.Cleanup(func() { network.Close() })
+	ep, err := network.Listen(netip.MustParseAddrPort("10.0.2.1:9999"))
+	require.NoError(t, err)
+	cfg := DefaultConfig()
+	cfg.Transport, cfg.MulticastEnabled, cfg.LogThreshold = ep, false, LogOff
+	cfg.Limits.ListenerBacklog = 2
+	c, err := New(cfg)
+	require.NoError(t, err)
+	stuck := &blockingListener{release: make(chan struct{})}
+	c.AddStatusListener(stuck)
+	require.NoError(t, c.Start(context.Background()))
+	t.Cleanup(func() { c.Shutdown() })
+	for i := range 6 {
+		n, _ := CreateNodeByIP(net.IPv4(10, 0, 3, byte(i+1)), 9999)
+		_, err := c.AddNode(n)
+		require.NoError(t, err)
+	}
+	waitFor(t, 5*time.Second, "drops to be counted", func() bool { return c.Stats().ListenerEventsDropped > 0 })
+	close(stuck.release)
+	c.waitListeners()
+	stuck.mu.Lock()
+	defer stuck.mu.Unlock()
+	assert.LessOrEqual(t, len(stuck.got), 4, "a batch of at most two in hand, and two more queued")
+	assert.Less(t, len(stuck.got), 7, "some of the 7 events were dropped")
+	assert.Equal(t, DefaultReceiveQueue, cap(c.recv))
+}

@@ -306,6 +306,10 @@ type Config struct {
 	// SMUDGE_ENCRYPTION_KEYS: base64 keys separated by commas, the primary
 	// first. Error messages never show key material.
 	Keys [][]byte
+
+	// Limits bounds every table and queue fed by the network. The zero
+	// value means the defaults.
+	Limits Limits
 }
 
 // DefaultConfig returns a Config holding every documented default.

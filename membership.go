@@ -82,13 +82,11 @@ func newView(ms []swim.Member) *view {
 	return v
 }
 
-// maxListenerBacklog bounds each listener's queue of undelivered events.
-// Past it events are dropped, counted and logged: a listener that blocks
-// forever must not grow memory without bound.
-const maxListenerBacklog = 1 << 16
-
 // listenerQueue runs one listener's calls in order in its own goroutine.
+// Past its limit (Limits.ListenerBacklog) events are dropped, counted and
+// logged: a listener that blocks forever must not grow memory without bound.
 type listenerQueue struct {
+	limit   int
 	mu      sync.Mutex
 	cond    *sync.Cond
 	items   []func()
@@ -99,8 +97,8 @@ type listenerQueue struct {
 	done    chan struct{} // closed once everything queued before close is delivered
 }
 
-func newListenerQueue() *listenerQueue {
-	q := &listenerQueue{idle: true, done: make(chan struct{})}
+func newListenerQueue(limit int) *listenerQueue {
+	q := &listenerQueue{limit: limit, idle: true, done: make(chan struct{})}
 	q.cond = sync.NewCond(&q.mu)
 	return q
 }
@@ -112,7 +110,7 @@ func (q *listenerQueue) push(f func()) bool {
 	if q.closed {
 		return true
 	}
-	if len(q.items) >= maxListenerBacklog {
+	if len(q.items) >= q.limit {
 		q.dropped++
 		return false
 	}
