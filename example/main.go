@@ -25,6 +25,11 @@
 // running. SIGINT or SIGTERM makes the node leave the cluster gracefully
 // (peers see it DEAD, left) and exit 0.
 //
+// Subcommands:
+//
+//	smudge keys ...                        manage a running agent's encryption keys (see keys.go)
+//	smudge local-check -file FILE [-json]  run a checks file on this node, actions not run
+//
 // Exit status: 0 after a graceful leave (or -h), 1 if the node cannot start
 // or stops on its own, 2 for a bad flag or SMUDGE_* value.
 package main
@@ -58,6 +63,9 @@ const (
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "keys" {
 		os.Exit(runKeys(os.Args[2:], os.Stdout, os.Stderr))
+	}
+	if len(os.Args) > 1 && os.Args[1] == "local-check" {
+		os.Exit(runLocalCheck(os.Args[2:], os.Stdin, os.Stdout, os.Stderr))
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	os.Exit(run(ctx, stop, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
