@@ -28,11 +28,25 @@ var (
 	ErrBroadcastTooLarge = errors.New("smudge: broadcast too large")
 	// ErrUnknownNode: the node is not a member.
 	ErrUnknownNode = errors.New("smudge: unknown node")
+	// ErrLocalNode: the node is this one (AddNode of one's own address).
+	ErrLocalNode = errors.New("smudge: that is the local node")
+	// ErrBroadcastQueueFull: too many broadcasts are waiting to be sent
+	// (Limits.MaxQueuedBroadcasts); try again later.
+	ErrBroadcastQueueFull = errors.New("smudge: broadcast queue full")
+	// ErrLeaving: the node is leaving the cluster.
+	ErrLeaving = errors.New("smudge: node is leaving")
 )
 
 // Stats counts a Cluster's work: the engine's counters plus the I/O loop's.
 type Stats struct {
 	swim.Stats
+	// DatagramsRead counts the datagrams the reader took from the transport.
+	// Each one is then exactly one of: dropped by the reader (DroppedEarly:
+	// bad seal, unsealed, bad header, other cluster; each also counted under
+	// its reason), dropped because the loop was behind (ReceiveQueueDrops),
+	// or handed to the protocol (PacketsReceived).
+	DatagramsRead         uint64
+	DroppedEarly          uint64
 	ReceiveQueueDrops     uint64 // datagrams dropped because the protocol loop was behind
 	ReadErrors            uint64 // failed or truncated reads
 	SendErrors            uint64 // failed writes
@@ -47,6 +61,7 @@ type Stats struct {
 
 const (
 	clusterNew = iota
+	clusterStarting
 	clusterRunning
 	clusterStopped
 )
@@ -65,15 +80,17 @@ type Cluster struct {
 	transport Transport
 	self      netip.AddrPort
 
-	view  atomic.Pointer[view]
-	stats atomic.Pointer[swim.Stats]
-	cmds  chan func(time.Time, *swim.Engine)
-	recv  chan datagram
-	stop  chan struct{}
-	done  chan struct{}
-	wg    sync.WaitGroup
+	view     atomic.Pointer[view]
+	stats    atomic.Pointer[swim.Stats]
+	cmds     chan func(time.Time, *swim.Engine)
+	recv     chan datagram
+	stop     chan struct{}
+	done     chan struct{}
+	doneOnce sync.Once
+	wg       sync.WaitGroup
 
 	receiveDrops  atomic.Uint64
+	datagramsRead atomic.Uint64
 	readErrors    atomic.Uint64
 	sendErrors    atomic.Uint64
 	listenerDrops atomic.Uint64
@@ -142,13 +159,29 @@ func New(cfg Config) (*Cluster, error) {
 // Host names among the initial hosts are resolved with ctx.
 func (c *Cluster) Start(ctx context.Context) error {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	switch c.state {
-	case clusterRunning:
+	case clusterRunning, clusterStarting:
+		c.mu.Unlock()
 		return ErrAlreadyStarted
 	case clusterStopped:
+		c.mu.Unlock()
 		return ErrStopped
 	}
+	c.state = clusterStarting // no lock is held while binding and resolving names
+	c.mu.Unlock()
+	err := c.start(ctx)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err != nil {
+		if c.state == clusterStarting {
+			c.state = clusterNew
+		}
+		return err
+	}
+	return nil
+}
+
+func (c *Cluster) start(ctx context.Context) error {
 	tr := c.cfg.Transport
 	if tr == nil {
 		ip, ok := netip.AddrFromSlice(c.cfg.ListenIP)
@@ -178,7 +211,7 @@ func (c *Cluster) Start(ctx context.Context) error {
 		Self:                 self,
 		ClusterID:            c.clusterID,
 		Incarnation:          uint32(now.Unix()),
-		BootID:               rng.Uint32(),
+		BootID:               rand.Uint32(), // never from Seed: a restarted node's broadcasts must not look old
 		ProbeInterval:        c.cfg.HeartbeatInterval,
 		MinProbeTimeout:      c.cfg.MinPingTime,
 		PingHistoryFrontload: c.cfg.PingHistoryFrontload,
@@ -198,11 +231,19 @@ func (c *Cluster) Start(ctx context.Context) error {
 	}
 	e.Join(now, seeds...)
 	c.view.Store(newView(e.Members()))
+	c.mu.Lock()
+	if c.state != clusterStarting { // Shutdown while starting
+		c.mu.Unlock()
+		tr.Close()
+		c.doneOnce.Do(func() { close(c.done) })
+		return ErrStopped
+	}
 	c.transport, c.self, c.state = tr, self, clusterRunning
-	c.log.logf(LogInfo, "smudge: listening on %v as %v in cluster %q", tr.LocalAddr(), self, c.cfg.ClusterName)
 	c.wg.Add(2)
 	go c.readLoop(tr)
 	go c.run(e)
+	c.mu.Unlock()
+	c.log.logf(LogInfo, "smudge: listening on %v as %v in cluster %q", tr.LocalAddr(), self, c.cfg.ClusterName)
 	discovering := c.startMulticast(tr, self) // logs what it does, or why not
 	if len(seeds) == 0 && !discovering {
 		c.log.logf(LogInfo, "smudge: no initial hosts and no multicast discovery: waiting to be contacted")
@@ -267,6 +308,7 @@ func (c *Cluster) readLoop(tr Transport) {
 			c.readErrors.Add(1)
 			continue
 		}
+		c.datagramsRead.Add(1)
 		bp := bufPool.Get().(*[]byte)
 		plain, ok := c.open((*bp)[:0], big[:n])
 		if ok {
@@ -304,7 +346,7 @@ func (c *Cluster) precheck(p []byte) bool {
 // run is the protocol loop: the only goroutine that touches the engine.
 func (c *Cluster) run(e *swim.Engine) {
 	defer c.wg.Done()
-	defer close(c.done)
+	defer c.doneOnce.Do(func() { close(c.done) })
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	lastView := time.Time{}
@@ -312,6 +354,10 @@ func (c *Cluster) run(e *swim.Engine) {
 		c.flush(e, &lastView)
 		wait := time.Until(e.NextDeadline())
 		if wait <= 0 {
+			// Overdue (a GC pause, CPU throttling): first take what has
+			// arrived meanwhile, lest a refutation or ack that is already
+			// here be missed by a timer.
+			c.drainReceived(e, 64)
 			e.Tick(time.Now())
 			continue
 		}
@@ -326,6 +372,20 @@ func (c *Cluster) run(e *swim.Engine) {
 			f(time.Now(), e)
 		case <-timer.C:
 			e.Tick(time.Now())
+		}
+	}
+}
+
+// drainReceived hands up to max waiting datagrams to the engine, without
+// blocking.
+func (c *Cluster) drainReceived(e *swim.Engine, max int) {
+	for range max {
+		select {
+		case d := <-c.recv:
+			e.Receive(time.Now(), d.from, *d.buf)
+			bufPool.Put(d.buf)
+		default:
+			return
 		}
 	}
 }
@@ -419,7 +479,7 @@ func (c *Cluster) do(f func(now time.Time, e *swim.Engine) error) error {
 	state := c.state
 	c.mu.Unlock()
 	switch state {
-	case clusterNew:
+	case clusterNew, clusterStarting:
 		return ErrNotStarted
 	case clusterStopped:
 		return ErrStopped
@@ -466,7 +526,10 @@ const listenerDrainTimeout = 2 * time.Second
 func (c *Cluster) Shutdown() error {
 	c.mu.Lock()
 	if c.state != clusterRunning {
-		c.state = clusterStopped
+		if c.state == clusterNew {
+			c.doneOnce.Do(func() { close(c.done) }) // nothing will run: Done must not hang
+		}
+		c.state = clusterStopped // a Start in progress sees it and gives up
 		c.mu.Unlock()
 		return nil
 	}
@@ -513,6 +576,13 @@ func (c *Cluster) Running() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.state == clusterRunning
+}
+
+// starting reports whether Start is in progress.
+func (c *Cluster) starting() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.state == clusterStarting
 }
 
 // Config returns the Cluster's configuration.
@@ -572,6 +642,7 @@ func (c *Cluster) Stats() Stats {
 	if p := c.stats.Load(); p != nil {
 		s.Stats = *p
 	}
+	s.DatagramsRead = c.datagramsRead.Load()
 	s.ReceiveQueueDrops = c.receiveDrops.Load()
 	s.ReadErrors = c.readErrors.Load()
 	s.SendErrors = c.sendErrors.Load()
@@ -584,6 +655,7 @@ func (c *Cluster) Stats() Stats {
 	if m := c.mcast.Load(); m != nil {
 		s.Multicast = m.stats()
 	}
+	s.DroppedEarly = s.DroppedPlaintext + s.DroppedSealed + s.DroppedUnauthentic + c.droppedMalformedEarly.Load() + c.droppedWrongClusterEarly.Load()
 	return s
 }
 
@@ -596,6 +668,12 @@ func (c *Cluster) Broadcast(payload []byte) error {
 	}
 	return c.do(func(now time.Time, e *swim.Engine) error {
 		_, err := e.Broadcast(now, payload)
+		switch {
+		case errors.Is(err, swim.ErrBroadcastQueue):
+			return fmt.Errorf("%w (%d waiting)", ErrBroadcastQueueFull, c.cfg.Limits.MaxQueuedBroadcasts)
+		case errors.Is(err, swim.ErrLeaving):
+			return ErrLeaving
+		}
 		return err
 	})
 }
@@ -657,7 +735,15 @@ func (c *Cluster) AddNode(n *Node) (*Node, error) {
 	if n == nil || !n.addr.IsValid() {
 		return nil, fmt.Errorf("smudge: AddNode: %w", errNilNode)
 	}
-	err := c.do(func(now time.Time, e *swim.Engine) error { return e.AddMember(now, n.addr) })
+	err := c.do(func(now time.Time, e *swim.Engine) error {
+		if err := e.AddMember(now, n.addr); err != nil {
+			if errors.Is(err, swim.ErrSelf) {
+				return fmt.Errorf("smudge: AddNode %v: %w", n.addr, ErrLocalNode)
+			}
+			return fmt.Errorf("smudge: AddNode %v: not a concrete address (unspecified IP or port 0)", n.addr)
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}

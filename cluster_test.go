@@ -415,3 +415,27 @@ func TestListenerBacklogIsBoundedAndCounted(t *testing.T) {
 	assert.Less(t, len(stuck.got), 7, "some of the 7 events were dropped")
 	assert.Equal(t, DefaultReceiveQueue, cap(c.recv))
 }
+
+func TestShutdownBeforeStartClosesDone(t *testing.T) {
+	c, err := New(udpConfig(t))
+	require.NoError(t, err)
+	require.NoError(t, c.Shutdown())
+	select {
+	case <-c.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("Done never closed")
+	}
+	assert.ErrorIs(t, c.Start(context.Background()), ErrStopped)
+}
+
+func TestEngineErrorsAreSmudgeErrors(t *testing.T) {
+	network := memnet.New()
+	t.Cleanup(func() { network.Close() })
+	cs, _ := memCluster(t, network, 1)
+	_, err := cs[0].AddNode(cs[0].LocalNode())
+	assert.ErrorIs(t, err, ErrLocalNode)
+	for range DefaultConfig().Limits.withDefaults().MaxQueuedBroadcasts {
+		require.NoError(t, cs[0].Broadcast([]byte("x")))
+	}
+	assert.ErrorIs(t, cs[0].Broadcast([]byte("x")), ErrBroadcastQueueFull)
+}

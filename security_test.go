@@ -285,17 +285,25 @@ func TestFloodOfGarbageRaisesNoSuspicion(t *testing.T) {
 		conn.Write(d)
 	}
 	sendTime := time.Since(start)
-	waitFor(t, 20*time.Second, "the flood to be processed", func() bool {
+	// Every datagram the reader took is accounted for once the loop has
+	// caught up (what it did not take was lost in the kernel's buffer).
+	var read, dropped uint64
+	waitFor(t, 20*time.Second, "every datagram read to be counted", func() bool {
 		st := target.Stats()
-		dropped := (st.DroppedMalformed - before.DroppedMalformed) + (st.ReceiveQueueDrops - before.ReceiveQueueDrops)
-		return dropped >= floodSize*9/10
+		read = st.DatagramsRead - before.DatagramsRead
+		dropped = (st.DroppedEarly - before.DroppedEarly) + (st.ReceiveQueueDrops - before.ReceiveQueueDrops)
+		handled := st.PacketsReceived - before.PacketsReceived
+		// The engine's counters are published once a protocol period, so
+		// the few real packets of the last one may not show yet.
+		return time.Since(start) > time.Second && dropped+handled <= read && read-(dropped+handled) <= 50
 	})
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
 	cpu := time.Duration(ru1.Utime.Nano()+ru1.Stime.Nano()-ru0.Utime.Nano()-ru0.Stime.Nano()) * time.Nanosecond
 	st := target.Stats()
-	t.Logf("flood of %d datagrams sent in %v; process CPU %v (%.1f µs per datagram, sender included); malformed %d, queue drops %d",
-		floodSize, sendTime, cpu, float64(cpu.Microseconds())/floodSize,
-		st.DroppedMalformed-before.DroppedMalformed, st.ReceiveQueueDrops-before.ReceiveQueueDrops)
+	t.Logf("flood of %d datagrams sent in %v; %d read (the kernel dropped the rest), all counted: malformed %d, queue drops %d; process CPU %v (%.1f µs per datagram, sender included)",
+		floodSize, sendTime, read, st.DroppedMalformed-before.DroppedMalformed, st.ReceiveQueueDrops-before.ReceiveQueueDrops,
+		cpu, float64(cpu.Microseconds())/floodSize)
+	assert.Greater(t, read, uint64(floodSize/2), "most of the flood reached the node")
 
 	runtime.GC()
 	runtime.ReadMemStats(&mem)

@@ -25,6 +25,7 @@ import (
 	"context"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // std is the default Cluster behind the package-level API, with what was
@@ -65,7 +66,9 @@ func DefaultCluster() *Cluster {
 // Set* functions and SMUDGE_* variables, and blocks while it runs. A bad
 // configuration or a bind failure is logged at LogError and Begin returns.
 func Begin() {
-	c, err := startDefault(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), beginResolveTimeout)
+	c, err := startDefault(ctx)
+	cancel()
 	if err != nil {
 		stdLog.logf(LogError, "smudge: Begin: %v", err)
 		return
@@ -73,18 +76,25 @@ func Begin() {
 	<-c.Done()
 }
 
+// beginResolveTimeout bounds the name lookups of the initial hosts in Begin.
+const beginResolveTimeout = 10 * time.Second
+
+// startDefault creates and starts the default Cluster. No package lock is
+// held while it starts (it may resolve names), so the package-level API
+// stays usable meanwhile.
 func startDefault(ctx context.Context) (*Cluster, error) {
 	cfg, err := defaultConfigSnapshot()
 	if err != nil {
 		return nil, err
 	}
 	std.mu.Lock()
-	defer std.mu.Unlock()
-	if std.cluster != nil && std.cluster.Running() {
+	if std.cluster != nil && (std.cluster.Running() || std.cluster.starting()) {
+		std.mu.Unlock()
 		return nil, ErrAlreadyStarted
 	}
 	c, err := New(cfg)
 	if err != nil {
+		std.mu.Unlock()
 		return nil, err
 	}
 	if !stdThresholdSet.Load() {
@@ -97,10 +107,17 @@ func startDefault(ctx context.Context) (*Cluster, error) {
 	for _, l := range std.bcastLs {
 		c.AddBroadcastListener(l)
 	}
+	std.cluster = c
+	std.mu.Unlock()
+
 	if err := c.Start(ctx); err != nil {
+		std.mu.Lock()
+		if std.cluster == c {
+			std.cluster = nil
+		}
+		std.mu.Unlock()
 		return nil, err
 	}
-	std.cluster = c
 	return c, nil
 }
 
