@@ -1,17 +1,22 @@
 # smudge: build, test, demo, fuzz and benchmark.
 #
 #   make build            bin/smudge, the demo binary (static, CGO_ENABLED=0)
-#   make test             gofmt check, go vet, go test -race (fuzz seed corpora included)
+#   make test             gofmt check, go vet, go test -race (fuzz seed corpora included,
+#                         and the Docker end-to-end tests when a daemon answers)
 #   make demo             a five-node cluster on 127.0.0.1, end to end (scripts/demo.sh)
+#   make image            the demo image smudge:latest (Dockerfile: FROM scratch + bin/smudge)
+#   make e2e              the end-to-end tests across Docker containers, alone (e2e/)
 #   make fuzz             every Fuzz target in the module for FUZZTIME each (default 30s)
 #   make bench            every benchmark, with allocations
 #   make clean            remove bin/
 
 GO       ?= go
+DOCKER   ?= docker
+IMAGE    ?= smudge:latest
 FUZZTIME ?= 30s
 BIN      := bin/smudge
 
-.PHONY: all build test demo fuzz bench clean
+.PHONY: all build test demo image e2e fuzz bench clean
 
 all: build
 
@@ -36,12 +41,26 @@ test:
 		echo "WARNING: cgo is not available (no C compiler?): running the tests WITHOUT the race detector"; \
 		race=; \
 	fi; \
-	echo "==> $(GO) test $$race -count=1 ./..."; \
-	$(GO) test $$race -count=1 ./... || { echo "make test: FAILED (go test)"; exit 1; }; \
+	echo "==> $(GO) test $$race -count=1 ./... (but ./e2e/)"; \
+	pkgs=$$($(GO) list ./... | grep -v '/e2e$$'); \
+	$(GO) test $$race -count=1 $$pkgs || { echo "make test: FAILED (go test)"; exit 1; }; \
+	echo "==> $(GO) test $$race -count=1 ./e2e/ (Docker, on its own: its containers load the CPU that timing tests measure; skipped without a daemon, make e2e says why)"; \
+	$(GO) test $$race -count=1 ./e2e/ || { echo "make test: FAILED (go test ./e2e/)"; exit 1; }; \
 	echo "make test: PASSED (gofmt, go vet, go test $$race)"
 
 demo:
 	GO=$(GO) bash scripts/demo.sh
+
+# The image holds the static binary built above and nothing else: Docker
+# pulls nothing (FROM scratch) and runs no Go.
+image: build
+	$(DOCKER) build -t $(IMAGE) .
+
+# The Docker end-to-end tests alone, verbose, with their measurements. They
+# are part of `make test` too (./... includes e2e/); without a Docker daemon
+# they skip, saying so.
+e2e:
+	$(GO) test -count=1 -v -timeout 15m ./e2e/
 
 # Fuzz targets are discovered with go test -list, one -fuzz run per target
 # (go test fuzzes one target per package at a time).

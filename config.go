@@ -255,7 +255,10 @@ type Config struct {
 	MulticastPort int
 
 	// MulticastAnnounceInterval is the time between multicast announcements;
-	// 0 means announce once at start.
+	// 0 means announce once at start (and once more whenever the group is
+	// joined on an interface that appeared, or came back, later). A short
+	// interval lets a node that was cut off and forgotten find the cluster
+	// again by itself; every member acks every announcement it hears.
 	// SMUDGE_MULTICAST_ANNOUNCE_INTERVAL (integer seconds), default 0.
 	MulticastAnnounceInterval time.Duration
 

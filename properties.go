@@ -316,8 +316,9 @@ func SetMulticastAnnounceIntervalSeconds(val int) {
 	})
 }
 
-// GetMulticastAddress returns the multicast group address; empty means the
-// default group for the address family (224.0.0.0 or ff02::1).
+// GetMulticastAddress returns the multicast group address as set; empty (the
+// default) means the default group for the address family
+// (DefaultMulticastAddressIPv4 or DefaultMulticastAddressIPv6).
 func GetMulticastAddress() string {
 	var v string
 	withProps(func(c *Config) { v = c.MulticastAddress })

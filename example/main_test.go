@@ -55,8 +55,10 @@ func buildBinary(t *testing.T) string {
 }
 
 // cleanEnv is the test's environment without SMUDGE_* variables, plus extra.
+// Multicast discovery is off: the nodes join with -node, and must not find
+// the nodes of other tests running on this host at the same time.
 func cleanEnv(extra ...string) []string {
-	var env []string
+	env := []string{"SMUDGE_MULTICAST_ENABLED=false"}
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "SMUDGE_") {
 			env = append(env, kv)

@@ -13,6 +13,11 @@
 #
 # Environment: SMUDGE_DEMO_BASE_PORT (default 19101): the first port tried;
 # a busy port is skipped. GO: the go command (default go).
+#
+# The nodes run with the defaults, multicast discovery included (they also
+# find each other on 127.0.0.1 by multicast), in a cluster named for this run
+# alone, so that other smudge nodes on this host, and other runs, are not
+# part of the demo.
 set -euo pipefail
 
 readonly NODES=5
@@ -21,6 +26,7 @@ readonly BUILD_SECONDS=120 # a cold build on a busy machine can be slow
 readonly BASE_PORT=${SMUDGE_DEMO_BASE_PORT:-19101}
 readonly MAX_PORT_TRIES=20
 readonly GO=${GO:-go}
+readonly CLUSTER=demo-$$-$RANDOM
 
 cd "$(dirname "$0")/.."
 readonly ROOT=$PWD
@@ -144,7 +150,7 @@ start_node() {
 			for f in "${input_fds[@]}"; do
 				exec {f}>&-
 			done
-			exec "$BIN" -port "$port" "$@" <"$in" >"$out" 2>&1
+			exec "$BIN" -cluster "$CLUSTER" -port "$port" "$@" <"$in" >"$out" 2>&1
 		) &
 		pid=$!
 		node_pids[i - 1]=$pid
