@@ -7,7 +7,9 @@
 #   make image            the demo image smudge:latest (Dockerfile: FROM scratch + bin/smudge)
 #   make e2e              the end-to-end tests across Docker containers, alone (e2e/)
 #   make fuzz             every Fuzz target in the module for FUZZTIME each (default 30s)
-#   make bench            every benchmark, with allocations
+#   make bench            every go test benchmark, with allocations, then make bench-compare
+#   make bench-compare    smudge vs hashicorp/memberlist on real UDP, side by side (bench/, own go.mod)
+#   make sim-scale        smudge sim at 1,000 and 10,000 nodes, with defaults and 10% loss
 #   make clean            remove bin/
 
 GO       ?= go
@@ -16,7 +18,7 @@ IMAGE    ?= smudge:latest
 FUZZTIME ?= 30s
 BIN      := bin/smudge
 
-.PHONY: all build test demo image e2e fuzz bench clean
+.PHONY: all build test demo image e2e fuzz bench bench-go bench-compare sim-scale clean
 
 all: build
 
@@ -44,6 +46,10 @@ test:
 	echo "==> $(GO) test $$race -count=1 ./... (but ./e2e/)"; \
 	pkgs=$$($(GO) list ./... | grep -v '/e2e$$'); \
 	$(GO) test $$race -count=1 $$pkgs || { echo "make test: FAILED (go test)"; exit 1; }; \
+	if [ -n "$$race" ]; then \
+		echo "==> $(GO) test -count=1 -run '^TestProperties$$' ./sim/ (the property tests at 1,000 nodes, without the race detector, which runs them at 200 above)"; \
+		$(GO) test -count=1 -run '^TestProperties$$' ./sim/ || { echo "make test: FAILED (sim property tests at 1,000 nodes)"; exit 1; }; \
+	fi; \
 	echo "==> $(GO) test $$race -count=1 ./e2e/ (Docker, on its own: its containers load the CPU that timing tests measure; skipped without a daemon, make e2e says why)"; \
 	$(GO) test $$race -count=1 ./e2e/ || { echo "make test: FAILED (go test ./e2e/)"; exit 1; }; \
 	echo "make test: PASSED (gofmt, go vet, go test $$race)"
@@ -78,8 +84,23 @@ fuzz:
 	done; \
 	echo "make fuzz: PASSED ($$(echo $$targets | wc -w) targets, $(FUZZTIME) each)"
 
-bench:
+bench: bench-go bench-compare
+
+bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# bench/ has its own go.mod (it needs github.com/hashicorp/memberlist, which
+# the library must not); a few minutes.
+bench-compare:
+	cd bench && $(GO) run . -n 16,64 -configs equal,defaults
+
+# The figures of the README's simulator section; 10,000 nodes need about
+# 14 GiB and a few minutes.
+sim-scale: build
+	$(BIN) sim -n 1000 -join boot
+	$(BIN) sim -n 1000 -join boot -loss 10%
+	$(BIN) sim -n 10000 -periods 200 -progress
+	$(BIN) sim -n 10000 -periods 200 -loss 10% -progress
 
 clean:
 	rm -rf bin

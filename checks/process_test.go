@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -218,6 +219,16 @@ func TestProcessRunningOnTheRealProc(t *testing.T) {
 			cmd.Wait()
 		}
 	})
+	// Wait (bounded) until the child shows its own command line in /proc:
+	// right after the fork it may still show ours.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", cmd.Process.Pid))
+		if strings.Contains(string(b), marker) || time.Now().After(deadline) {
+			break
+		}
+		runtime.Gosched()
+	}
 	exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", cmd.Process.Pid))
 	require.NoError(t, err)
 

@@ -29,6 +29,7 @@
 //
 //	smudge keys ...                        manage a running agent's encryption keys (see keys.go)
 //	smudge local-check -file FILE [-json]  run a checks file on this node, actions not run
+//	smudge sim [-n N] [-loss F] ...        simulate a cluster, deterministically; -h for the flags (simcmd.go)
 //
 // Exit status: 0 after a graceful leave (or -h), 1 if the node cannot start
 // or stops on its own, 2 for a bad flag or SMUDGE_* value.
@@ -61,6 +62,9 @@ const (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "sim" {
+		os.Exit(runSim(os.Args[2:], os.Stdout, os.Stderr))
+	}
 	if len(os.Args) > 1 && os.Args[1] == "keys" {
 		os.Exit(runKeys(os.Args[2:], os.Stdout, os.Stderr))
 	}

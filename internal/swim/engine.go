@@ -15,6 +15,7 @@ package swim
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net/netip"
 	"time"
 
@@ -128,23 +129,70 @@ var (
 	ErrSelf              = errors.New("swim: that is this node")
 )
 
+// member is one entry of the member table. A node keeps one per member, so
+// a simulation of 10,000 nodes keeps 10^8 of them: the fields are ordered
+// and sized to fit 96 bytes (times are nanoseconds since the engine's epoch,
+// the source a shared pointer).
 type member struct {
 	addr        netip.AddrPort
-	status      Status
 	inc         uint32
-	source      netip.AddrPort
-	changed     time.Time
-	lastHeard   time.Time
-	rtt         time.Duration
 	gen         uint32 // bumped on every status change: cancels timers
-	orderIdx    int
+	orderIdx    int32
+	status      Status
 	inProbeList bool
 	removed     bool
+	source      *netip.AddrPort // who declared the current status; nil: the member itself
+	changed     int64           // when status last changed here (see Engine.at)
+	lastHeard   int64           // when a packet from it last arrived; never if none
+	nextNotice  int64           // rate limit for telling it what we think of it
+	rtt         time.Duration
 	backoff     time.Duration // dead re-probe interval
-	nextNotice  time.Time     // rate limit for telling it what we think of it
 }
 
 func (m *member) live() bool { return m.status == StatusAlive || m.status == StatusSuspect }
+
+// sourceAddr is who declared m's current status.
+func (m *member) sourceAddr() netip.AddrPort {
+	if m.source == nil {
+		return m.addr
+	}
+	return *m.source
+}
+
+// never is the engine time of something that has not happened.
+const never = math.MinInt64
+
+// ns converts t to engine time: nanoseconds since the engine's epoch.
+func (e *Engine) ns(t time.Time) int64 { return int64(t.Sub(e.epoch)) }
+
+// at converts engine time back; never is the zero time.
+func (e *Engine) at(ns int64) time.Time {
+	if ns == never {
+		return time.Time{}
+	}
+	return e.epoch.Add(time.Duration(ns))
+}
+
+// sourceRef is how a member stores src, the declarer of its status: nil for
+// itself, else a pointer shared with this node's or the declarer's own
+// entry when there is one.
+func (e *Engine) sourceRef(m *member, src netip.AddrPort) *netip.AddrPort {
+	switch {
+	case src == m.addr:
+		return nil
+	case src == e.cfg.Self:
+		return &e.cfg.Self
+	}
+	if d := e.find(src); d != nil {
+		return &d.addr
+	}
+	p := new(netip.AddrPort) // not &src: that would move src to the heap on every call
+	*p = src
+	return p
+}
+
+// find returns the member with address a, or nil.
+func (e *Engine) find(a netip.AddrPort) *member { return e.members.find(e.order, a) }
 
 type probe struct {
 	seq       uint32
@@ -156,8 +204,10 @@ type probe struct {
 	relay     bool // on behalf of requester
 	requester netip.AddrPort
 	reqSeq    uint32
-	join      bool // a join ping to a seed: no member yet
-	announce  bool // a multicast announcement: any number of acks until it times out
+	join      bool   // a join ping to a seed: no member yet
+	announce  bool   // a multicast announcement: any number of acks until it times out
+	confirm   bool   // the last probe of a suspect whose suspicion ran out
+	gen       uint32 // confirm: the target's generation when it started
 }
 
 type bcastKey struct {
@@ -185,14 +235,17 @@ type Engine struct {
 	inc     uint32
 	leaving bool
 
-	members map[netip.AddrPort]*member
-	order   []*member // members in a stable order, for deterministic iteration
-	live    int       // alive + suspect members, this node excluded
+	epoch   time.Time   // engine time zero (see ns and at)
+	members memberTable // indexes order by address
+	order   []*member   // members in a stable order, for deterministic iteration
+	live    int         // alive + suspect members, this node excluded
 
 	probeList   []*member
 	probeIdx    int
 	nextProbeAt time.Time
 	probes      map[uint32]*probe
+	freeProbes  []*probe  // for reuse (see dropProbe)
+	picked      []*member // pickRandom's result, reused
 	seq         uint32
 	timers      timerHeap
 	rtt         *rttHistory
@@ -228,7 +281,8 @@ func New(cfg Config, now time.Time) (*Engine, error) {
 		cfg:     cfg,
 		hdr:     wire.Header{Cluster: cfg.ClusterID, Sender: cfg.Self},
 		inc:     cfg.Incarnation,
-		members: make(map[netip.AddrPort]*member),
+		epoch:   now,
+		members: newMemberTable(),
 		probes:  make(map[uint32]*probe),
 		rtt:     newRTTHistory(cfg.PingHistoryFrontload, cfg.MinProbeTimeout),
 		queue:   newGossipQueue(),
@@ -309,7 +363,7 @@ func (e *Engine) Member(addr netip.AddrPort) (Member, bool) {
 	if addr == e.cfg.Self {
 		return e.selfMember(), true
 	}
-	m := e.members[addr]
+	m := e.find(addr)
 	if m == nil {
 		return Member{}, false
 	}
@@ -329,8 +383,8 @@ func (e *Engine) selfMember() Member {
 
 func (e *Engine) snapshot(m *member) Member {
 	return Member{
-		Addr: m.addr, Status: m.status, Incarnation: m.inc, Source: m.source,
-		Changed: m.changed, LastHeard: m.lastHeard, RTT: m.rtt,
+		Addr: m.addr, Status: m.status, Incarnation: m.inc, Source: m.sourceAddr(),
+		Changed: e.at(m.changed), LastHeard: e.at(m.lastHeard), RTT: m.rtt,
 		EmitsLeft: e.queue.pending(m.addr, e.emitLimit()),
 	}
 }
@@ -358,9 +412,10 @@ func (e *Engine) sendJoins(now time.Time) {
 		return
 	}
 	for _, a := range e.seeds {
-		p := &probe{seq: e.nextSeq(), addr: a, sentAt: now, join: true}
+		p := e.newProbe()
+		*p = probe{seq: e.nextSeq(), addr: a, sentAt: now, join: true}
 		e.probes[p.seq] = p
-		e.sendPing(now, a, netip.AddrPort{}, p.seq, wire.PingFlagJoin, e.members[a])
+		e.sendPing(now, a, netip.AddrPort{}, p.seq, wire.PingFlagJoin, e.find(a), true)
 		e.timers.push(timer{at: now.Add(e.rtt.timeout()), kind: timerProbe, seq: p.seq})
 	}
 	e.stats.JoinRounds++
@@ -377,7 +432,8 @@ func (e *Engine) sendJoins(now time.Time) {
 // acks: the announcer learns of each of them in turn, with no storm of
 // multicast answers. The packet stays valid until the next Outbox call.
 func (e *Engine) Announcement(now time.Time) []byte {
-	p := &probe{seq: e.nextSeq(), sentAt: now, announce: true}
+	p := e.newProbe()
+	*p = probe{seq: e.nextSeq(), sentAt: now, announce: true}
 	e.probes[p.seq] = p
 	e.timers.push(timer{at: now.Add(2 * e.cfg.ProbeInterval), kind: timerProbe, seq: p.seq})
 	b := e.startPacket(0)
@@ -408,7 +464,7 @@ func (e *Engine) AddMember(now time.Time, addr netip.AddrPort) error {
 		return fmt.Errorf("swim: %v is not a concrete address", addr)
 	}
 	e.tombs.remove(addr) // the application knows better
-	m := e.members[addr]
+	m := e.find(addr)
 	if m == nil {
 		m = e.addMember(now, addr, StatusAlive, 0, e.cfg.Self)
 	}
@@ -419,7 +475,7 @@ func (e *Engine) AddMember(now time.Time, addr netip.AddrPort) error {
 // RemoveMember forgets addr at once (an EventRemoved follows). It will be
 // added again if it is heard from.
 func (e *Engine) RemoveMember(now time.Time, addr netip.AddrPort) error {
-	m := e.members[addr]
+	m := e.find(addr)
 	if m == nil {
 		return ErrUnknownMember
 	}
@@ -433,7 +489,7 @@ func (e *Engine) SetStatus(now time.Time, addr netip.AddrPort, st Status, source
 	if !st.Valid() {
 		return fmt.Errorf("swim: invalid status %d", st)
 	}
-	m := e.members[addr]
+	m := e.find(addr)
 	if m == nil {
 		return ErrUnknownMember
 	}
@@ -447,7 +503,7 @@ func (e *Engine) SetStatus(now time.Time, addr netip.AddrPort, st Status, source
 
 // Ping probes addr now, out of turn; the result takes the normal course.
 func (e *Engine) Ping(now time.Time, addr netip.AddrPort) error {
-	m := e.members[addr]
+	m := e.find(addr)
 	if m == nil {
 		return ErrUnknownMember
 	}
@@ -508,9 +564,8 @@ func (e *Engine) Tick(now time.Time) {
 			e.probeTimeout(now, t.seq)
 		case timerSuspect:
 			if t.m.gen == t.gen && t.m.status == StatusSuspect && !t.m.removed {
-				e.setState(now, t.m, StatusDead, t.m.inc, e.cfg.Self)
-				e.queue.addUpdate(e.updateMsg(t.m))
-				e.stats.DeadDeclared++
+				// DEAD only if a last probe fails too.
+				e.confirmProbe(now, t.m)
 			}
 		case timerReprobe:
 			if t.m.gen == t.gen && t.m.status == StatusDead && !t.m.removed {
@@ -551,9 +606,11 @@ func (e *Engine) Tick(now time.Time) {
 // ---- membership ----
 
 func (e *Engine) addMember(now time.Time, addr netip.AddrPort, st Status, inc uint32, source netip.AddrPort) *member {
-	m := &member{addr: addr, status: st, inc: inc, source: source, changed: now, orderIdx: len(e.order)}
-	e.members[addr] = m
+	m := &member{addr: addr, status: st, inc: inc, changed: e.ns(now), lastHeard: never, nextNotice: never,
+		orderIdx: int32(len(e.order))}
+	m.source = e.sourceRef(m, source)
 	e.order = append(e.order, m)
+	e.members.insert(e.order, len(e.order)-1)
 	if m.live() {
 		e.live++
 		e.insertProbe(m)
@@ -566,12 +623,17 @@ func (e *Engine) removeMember(now time.Time, m *member) {
 	e.tombs.add(m.addr, m.inc, now.Add(e.cfg.TombstoneTTL), e.cfg.MaxTombstones)
 	m.removed = true
 	m.gen++
-	last := e.order[len(e.order)-1]
+	e.members.remove(e.order, int(m.orderIdx))
+	lastIdx := len(e.order) - 1
+	last := e.order[lastIdx]
+	if last != m {
+		e.members.moved(last.addr, lastIdx, int(m.orderIdx))
+	}
 	e.order[m.orderIdx] = last
 	last.orderIdx = m.orderIdx
-	e.order[len(e.order)-1] = nil
-	e.order = e.order[:len(e.order)-1]
-	delete(e.members, m.addr)
+	e.order[lastIdx] = nil
+	e.order = e.order[:lastIdx]
+	e.members.shrink(e.order)
 	if m.live() {
 		e.live--
 	}
@@ -585,12 +647,12 @@ func (e *Engine) removeMember(now time.Time, m *member) {
 // setState moves m to (st, inc), scheduling the timers of its new status.
 func (e *Engine) setState(now time.Time, m *member, st Status, inc uint32, source netip.AddrPort) {
 	prev := m.status
-	m.inc, m.source = inc, source
+	m.inc, m.source = inc, e.sourceRef(m, source)
 	if prev == st {
 		return
 	}
 	wasLive := m.live()
-	m.status, m.changed = st, now
+	m.status, m.changed = st, e.ns(now)
 	m.gen++
 	switch {
 	case wasLive && !m.live():
@@ -604,7 +666,7 @@ func (e *Engine) setState(now time.Time, m *member, st Status, inc uint32, sourc
 			e.insertProbe(m)
 		}
 	case StatusSuspect:
-		e.timers.push(timer{at: now.Add(e.suspicionTimeout()), kind: timerSuspect, m: m, gen: m.gen})
+		e.timers.push(timer{at: e.lastProbeAt(now), kind: timerSuspect, m: m, gen: m.gen})
 	case StatusDead:
 		m.backoff = e.cfg.ProbeInterval
 		e.timers.push(timer{at: now.Add(m.backoff), kind: timerReprobe, m: m, gen: m.gen})
@@ -625,15 +687,10 @@ func supersedes(inc uint32, st Status, curInc uint32, cur Status) bool {
 // and speaks at its old incarnation (a replay, or a node cut off for long,
 // which is told to refute), or the member table is full.
 func (e *Engine) heardFrom(now time.Time, addr netip.AddrPort, inc uint32, gossip bool) *member {
-	m := e.members[addr]
+	m := e.find(addr)
 	if m == nil {
 		if !e.admit(now, addr, inc) {
-			if t := e.tombs.stale(now, addr, inc); t != nil && !now.Before(t.nextNotice) {
-				t.nextNotice = now.Add(e.cfg.ProbeInterval)
-				b := e.startPacket(0)
-				u := wire.Message{Type: wire.TypeUpdate, Status: StatusDead, Incarnation: t.inc, Subject: addr, Source: e.cfg.Self}
-				e.emit(addr, u.AppendTo(b))
-			}
+			e.noticeStale(now, addr, inc)
 			return nil
 		}
 		m = e.addMember(now, addr, StatusAlive, inc, addr)
@@ -646,8 +703,19 @@ func (e *Engine) heardFrom(now time.Time, addr netip.AddrPort, inc uint32, gossi
 			e.queue.addUpdate(e.updateMsg(m))
 		}
 	}
-	m.lastHeard = now
+	m.lastHeard = e.ns(now)
 	return m
+}
+
+// noticeStale tells addr, removed here at an incarnation not below inc, that
+// it is dead here, at most once per period, so that it can refute.
+func (e *Engine) noticeStale(now time.Time, addr netip.AddrPort, inc uint32) {
+	if t := e.tombs.stale(now, addr, inc); t != nil && !now.Before(t.nextNotice) {
+		t.nextNotice = now.Add(e.cfg.ProbeInterval)
+		b := e.startPacket(0)
+		u := wire.Message{Type: wire.TypeUpdate, Status: StatusDead, Incarnation: t.inc, Subject: addr, Source: e.cfg.Self}
+		e.emit(addr, u.AppendTo(b))
+	}
 }
 
 // applyUpdate applies one gossiped update. It reports whether the update was
@@ -662,11 +730,20 @@ func (e *Engine) applyUpdate(now time.Time, u *wire.Message, gossip bool) (refut
 		e.stats.Refutations++
 		return true
 	}
-	m := e.members[u.Subject]
+	m := e.find(u.Subject)
 	if m == nil {
 		// Rumours of the suspicion or death of a member we never knew
 		// would only resurrect it here; ignore them.
-		if u.Status == StatusAlive && e.admit(now, u.Subject, u.Incarnation) {
+		if u.Status == StatusAlive {
+			if !e.admit(now, u.Subject, u.Incarnation) {
+				// Others say it is alive, at an incarnation this node
+				// buried: tell it, so that it refutes and is welcome
+				// again. Otherwise two nodes that removed each other
+				// during a long partition, and that nobody else tells
+				// about the other's refutation, would never meet again.
+				e.noticeStale(now, u.Subject, u.Incarnation)
+				return false
+			}
 			m = e.addMember(now, u.Subject, StatusAlive, u.Incarnation, u.Subject)
 			if gossip {
 				e.queue.addUpdate(e.updateMsg(m))
@@ -681,7 +758,21 @@ func (e *Engine) applyUpdate(now time.Time, u *wire.Message, gossip bool) (refut
 	if u.Status == StatusAlive || !source.IsValid() {
 		source = u.Subject
 	}
-	e.setState(now, m, u.Status, u.Incarnation, source)
+	st := u.Status
+	if st == StatusDead && m.live() {
+		// A rumour of death about a member live here starts a suspicion
+		// here (or lets one run on): this node declares it DEAD only when
+		// its own suspicion runs out and a last probe fails, so the member
+		// has the suspicion timeout to refute. Otherwise a stale verdict
+		// kills a healthy member everywhere at once: when a partition
+		// heals, the side that was cut off gossips the death of every node
+		// of the other side, at the incarnation those nodes still have.
+		st = StatusSuspect
+		if m.status == StatusSuspect && u.Incarnation == m.inc {
+			return false
+		}
+	}
+	e.setState(now, m, st, u.Incarnation, source)
 	if gossip {
 		e.queue.addUpdate(e.updateMsg(m))
 	}
@@ -689,7 +780,7 @@ func (e *Engine) applyUpdate(now time.Time, u *wire.Message, gossip bool) (refut
 }
 
 func (e *Engine) updateMsg(m *member) wire.Message {
-	return wire.Message{Type: wire.TypeUpdate, Status: m.status, Incarnation: m.inc, Subject: m.addr, Source: m.source}
+	return wire.Message{Type: wire.TypeUpdate, Status: m.status, Incarnation: m.inc, Subject: m.addr, Source: m.sourceAddr()}
 }
 
 func (e *Engine) selfUpdate() wire.Message {
@@ -753,28 +844,42 @@ func (e *Engine) nextSeq() uint32 {
 }
 
 func (e *Engine) startProbe(now time.Time, m *member, flags uint8, reprobe bool) {
-	p := &probe{seq: e.nextSeq(), target: m, addr: m.addr, sentAt: now, reprobe: reprobe}
+	p := e.newProbe()
+	*p = probe{seq: e.nextSeq(), target: m, addr: m.addr, sentAt: now, reprobe: reprobe}
 	e.probes[p.seq] = p
 	target := m.addr
 	if flags&wire.PingFlagJoin != 0 {
 		target = netip.AddrPort{} // a seed's identity may differ from the address we were given
 	}
-	e.sendPing(now, m.addr, target, p.seq, flags, m)
+	e.sendPing(now, m.addr, target, p.seq, flags, m, true)
 	e.timers.push(timer{at: now.Add(e.rtt.timeout()), kind: timerProbe, seq: p.seq})
 	e.stats.ProbesSent++
 }
 
 // sendPing sends a ping to addr. If the target is suspected or dead here, its
 // state goes first in the packet so that it can refute at once.
-func (e *Engine) sendPing(now time.Time, addr, target netip.AddrPort, seq uint32, flags uint8, m *member) {
+//
+// Gossip rides along only when gossip is set and the target is not held
+// DEAD: it is not set for pings to members that did not answer (a probe's
+// second try, a ping on another's behalf, the last probe of a suspect), and
+// a member held dead is most likely gone: every item sent to it would use
+// up one of the item's few sends for nothing. With many dead members (a partition, a mass failure)
+// re-probes alone would drain the queue and stall dissemination,
+// refutations included. If the member is alive after all, the ping makes it
+// refute, and it learns the news once it is back.
+func (e *Engine) sendPing(now time.Time, addr, target netip.AddrPort, seq uint32, flags uint8, m *member, gossip bool) {
 	b := e.startPacket(0)
 	ping := wire.Message{Type: wire.TypePing, Seq: seq, Flags: flags, Target: target}
 	b = ping.AppendTo(b)
 	if m != nil && !m.removed && m.status != StatusAlive {
 		u := e.updateMsg(m)
 		b = u.AppendTo(b)
+		gossip = gossip && m.status != StatusDead
 	}
-	e.emit(addr, e.piggyback(b, now))
+	if gossip {
+		b = e.piggyback(b, now)
+	}
+	e.emit(addr, b)
 }
 
 func (e *Engine) probeTimeout(now time.Time, seq uint32) {
@@ -784,7 +889,7 @@ func (e *Engine) probeTimeout(now time.Time, seq uint32) {
 	}
 	m := p.target
 	if p.relay || p.reprobe || p.join || p.announce || m.removed || !m.live() {
-		delete(e.probes, seq)
+		e.dropProbe(seq, p)
 		return
 	}
 	if !p.indirect {
@@ -793,23 +898,59 @@ func (e *Engine) probeTimeout(now time.Time, seq uint32) {
 		p.indirect = true
 		e.stats.IndirectProbes++
 		k := min(e.emitLimit(), e.cfg.IndirectChecks)
+		if p.confirm {
+			// The last probe before DEAD asks twice as many: its failure
+			// is final.
+			k *= 2
+		}
 		for _, r := range e.pickRandom(k, m) {
 			b := e.startPacket(0)
 			req := wire.Message{Type: wire.TypePingReq, Seq: seq, Target: m.addr}
 			b = req.AppendTo(b)
 			e.emit(r.addr, e.piggyback(b, now))
 		}
-		e.sendPing(now, m.addr, m.addr, seq, 0, m)
+		e.sendPing(now, m.addr, m.addr, seq, 0, m, false) // it did not answer the first
 		e.timers.push(timer{at: now.Add(2 * e.rtt.timeout()), kind: timerProbe, seq: seq})
 		return
 	}
-	delete(e.probes, seq)
+	confirm, gen := p.confirm, p.gen
+	e.dropProbe(seq, p)
 	e.stats.ProbesFailed++
-	if m.status == StatusAlive {
+	switch {
+	case m.status == StatusAlive:
 		e.setState(now, m, StatusSuspect, m.inc, e.cfg.Self)
 		e.queue.addUpdate(e.updateMsg(m))
 		e.stats.SuspicionsRaised++
+	case confirm && m.status == StatusSuspect && m.gen == gen:
+		e.declareDead(now, m)
 	}
+}
+
+// lastProbeAt is when the last probe of a member suspected at now starts:
+// early enough that, if it fails (a direct timeout, then twice that for the
+// indirect phase), the member is DEAD when the suspicion timeout runs out.
+func (e *Engine) lastProbeAt(now time.Time) time.Time {
+	return now.Add(max(e.suspicionTimeout()-3*e.rtt.timeout(), 0))
+}
+
+func (e *Engine) declareDead(now time.Time, m *member) {
+	e.setState(now, m, StatusDead, m.inc, e.cfg.Self)
+	e.queue.addUpdate(e.updateMsg(m))
+	e.stats.DeadDeclared++
+}
+
+// confirmProbe probes a suspect whose suspicion ran out here one last time,
+// directly and through others, before declaring it DEAD: its ping carries
+// the suspicion, so a member that is alive after all (it was cut off, or
+// every refutation was lost) refutes in its ack. The ping carries no other
+// gossip: the member is most likely gone.
+func (e *Engine) confirmProbe(now time.Time, m *member) {
+	p := e.newProbe()
+	*p = probe{seq: e.nextSeq(), target: m, addr: m.addr, sentAt: now, confirm: true, gen: m.gen}
+	e.probes[p.seq] = p
+	e.sendPing(now, m.addr, m.addr, p.seq, 0, m, false)
+	e.timers.push(timer{at: now.Add(e.rtt.timeout()), kind: timerProbe, seq: p.seq})
+	e.stats.ProbesSent++
 }
 
 // pickRandom returns up to k distinct random live members other than
@@ -823,8 +964,9 @@ func (e *Engine) pickRandom(k int, exclude *member) []*member {
 	if k <= 0 {
 		return nil
 	}
-	picked := make([]*member, 0, k)
-	if k*2 >= avail { // small cluster: walk a shuffled copy
+	picked := e.picked[:0]
+	defer func() { e.picked = picked[:0] }() // reused: callers use the result at once
+	if k*2 >= avail {                        // small cluster: walk a shuffled copy
 		for _, m := range e.order {
 			if m.live() && m != exclude {
 				picked = append(picked, m)
@@ -842,6 +984,30 @@ func (e *Engine) pickRandom(k int, exclude *member) []*member {
 	}
 	return picked
 }
+
+// newProbe returns a zeroed probe, reused if one is free.
+func (e *Engine) newProbe() *probe {
+	if n := len(e.freeProbes); n > 0 {
+		p := e.freeProbes[n-1]
+		e.freeProbes[n-1] = nil
+		e.freeProbes = e.freeProbes[:n-1]
+		return p
+	}
+	return new(probe)
+}
+
+// dropProbe forgets the probe seq, p, and keeps p for reuse: probing a
+// member every period then allocates nothing.
+func (e *Engine) dropProbe(seq uint32, p *probe) {
+	delete(e.probes, seq)
+	if len(e.freeProbes) < maxFreeProbes {
+		*p = probe{}
+		e.freeProbes = append(e.freeProbes, p)
+	}
+}
+
+// maxFreeProbes bounds the probes kept for reuse.
+const maxFreeProbes = 64
 
 func containsMember(ms []*member, m *member) bool {
 	for _, x := range ms {
@@ -891,12 +1057,20 @@ func (e *Engine) Receive(now time.Time, from netip.AddrPort, data []byte) {
 		return
 	}
 
-	// State first, so that answers carry what this packet taught us.
+	// State first, so that answers carry what this packet taught us. A
+	// sender held DEAD here (its header did not refute) has been out of
+	// touch for a suspicion timeout at least: its news about others is as
+	// stale as ours about it, and only its news about this node is heeded.
+	// When it refutes, its packets are heard again in full.
 	refuted := false
+	stale := !sender.live()
 	for i := range e.pkt.Messages {
 		m := &e.pkt.Messages[i]
 		switch m.Type {
 		case wire.TypeUpdate:
+			if stale && m.Subject != e.cfg.Self {
+				continue
+			}
 			if e.applyUpdate(now, m, gossip) {
 				refuted = true
 			}
@@ -926,14 +1100,14 @@ func (e *Engine) Receive(now time.Time, from netip.AddrPort, data []byte) {
 	}
 	// Tell the sender news about itself that no ack is carrying: our
 	// refutation, or that we hold it suspected or dead.
-	if refuted || sender.status != StatusAlive && !now.Before(sender.nextNotice) {
+	if refuted || sender.status != StatusAlive && e.ns(now) >= sender.nextNotice {
 		b := e.startPacket(0)
 		var u wire.Message
 		if refuted {
 			u = e.selfUpdate()
 		} else {
 			u = e.updateMsg(sender)
-			sender.nextNotice = now.Add(e.cfg.ProbeInterval)
+			sender.nextNotice = e.ns(now) + int64(e.cfg.ProbeInterval)
 		}
 		b = u.AppendTo(b)
 		e.emit(reply, e.piggyback(b, now))
@@ -991,19 +1165,25 @@ func (e *Engine) handleAck(now time.Time, seq uint32) {
 	if p.announce {
 		return // every member that heard it answers; the header taught us who
 	}
-	delete(e.probes, seq)
-	if p.relay {
+	done := *p // a copy: p goes back to the free list
+	e.dropProbe(seq, p)
+	if done.relay {
 		b := e.startPacket(0)
-		ack := wire.Message{Type: wire.TypeAck, Seq: p.reqSeq}
+		ack := wire.Message{Type: wire.TypeAck, Seq: done.reqSeq}
 		b = ack.AppendTo(b)
-		e.emit(p.requester, e.piggyback(b, now))
+		e.emit(done.requester, e.piggyback(b, now))
 		return
 	}
-	if !p.indirect {
-		rtt := now.Sub(p.sentAt)
+	if m := done.target; done.confirm && m != nil && !m.removed && m.status == StatusSuspect && m.gen == done.gen {
+		// It answered without refuting (its refutation is on its way, or
+		// was lost): give it another suspicion timeout.
+		e.timers.push(timer{at: e.lastProbeAt(now), kind: timerSuspect, m: m, gen: m.gen})
+	}
+	if !done.indirect {
+		rtt := now.Sub(done.sentAt)
 		e.rtt.add(rtt)
-		if p.target != nil && !p.target.removed {
-			p.target.rtt = rtt
+		if done.target != nil && !done.target.removed {
+			done.target.rtt = rtt
 		}
 	}
 }
@@ -1020,9 +1200,10 @@ func (e *Engine) relayPing(now time.Time, requester netip.AddrPort, req *wire.Me
 		e.stats.DroppedProbeLimit++
 		return
 	}
-	p := &probe{seq: e.nextSeq(), addr: req.Target, sentAt: now, relay: true, requester: requester, reqSeq: req.Seq}
+	p := e.newProbe()
+	*p = probe{seq: e.nextSeq(), addr: req.Target, sentAt: now, relay: true, requester: requester, reqSeq: req.Seq}
 	e.probes[p.seq] = p
-	e.sendPing(now, req.Target, req.Target, p.seq, 0, e.members[req.Target])
+	e.sendPing(now, req.Target, req.Target, p.seq, 0, e.find(req.Target), false) // it did not answer the requester
 	e.timers.push(timer{at: now.Add(e.rtt.timeout()), kind: timerProbe, seq: p.seq})
 }
 

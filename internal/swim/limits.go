@@ -12,7 +12,7 @@ func (e *Engine) admit(now time.Time, addr netip.AddrPort, inc uint32) bool {
 		e.stats.DroppedStale++
 		return false
 	}
-	if len(e.members) >= e.cfg.MaxMembers {
+	if len(e.order) >= e.cfg.MaxMembers {
 		e.stats.DroppedMemberLimit++
 		return false
 	}

@@ -13,6 +13,8 @@ import (
 // first. An update replaces an older one about the same member.
 type gossipQueue struct {
 	buckets    [][]*qitem
+	minLen     []int    // a lower bound on the encoded length of each bucket's items
+	free       []*qitem // removed items, for reuse
 	bySubject  map[netip.AddrPort]*qitem
 	broadcasts int // broadcast items queued
 	len        int
@@ -24,6 +26,7 @@ type qitem struct {
 	born   time.Time    // when this node queued it (broadcast age base)
 	age0   uint32       // broadcast age when it was queued, in ms
 	sent   int
+	size   int    // encoded length
 	fill   uint64 // the fill call that last sent it
 	bucket int
 	idx    int
@@ -36,6 +39,10 @@ func newGossipQueue() *gossipQueue {
 func (q *gossipQueue) push(it *qitem) {
 	for len(q.buckets) <= it.sent {
 		q.buckets = append(q.buckets, nil)
+		q.minLen = append(q.minLen, 0)
+	}
+	if len(q.buckets[it.sent]) == 0 || it.size < q.minLen[it.sent] {
+		q.minLen[it.sent] = it.size
 	}
 	it.bucket = it.sent
 	it.idx = len(q.buckets[it.bucket])
@@ -59,6 +66,28 @@ func (q *gossipQueue) remove(it *qitem) {
 	} else if q.bySubject[it.msg.Subject] == it {
 		delete(q.bySubject, it.msg.Subject)
 	}
+	if len(q.free) < maxFreeItems {
+		*it = qitem{}
+		q.free = append(q.free, it)
+	}
+}
+
+// maxFreeItems bounds the removed items kept for reuse.
+const maxFreeItems = 256
+
+// newItem returns a queue item for msg, reused if one is free.
+func (q *gossipQueue) newItem(msg wire.Message) *qitem {
+	var it *qitem
+	if n := len(q.free); n > 0 {
+		it = q.free[n-1]
+		q.free[n-1] = nil
+		q.free = q.free[:n-1]
+	} else {
+		it = new(qitem)
+	}
+	it.msg = msg
+	it.size = it.msg.EncodedLen()
+	return it
 }
 
 // addUpdate queues an update, replacing any older one about the same member.
@@ -66,7 +95,7 @@ func (q *gossipQueue) addUpdate(u wire.Message) {
 	if old := q.bySubject[u.Subject]; old != nil {
 		q.remove(old)
 	}
-	it := &qitem{msg: u}
+	it := q.newItem(u)
 	q.bySubject[u.Subject] = it
 	q.len++
 	q.push(it)
@@ -74,7 +103,8 @@ func (q *gossipQueue) addUpdate(u wire.Message) {
 
 // addBroadcast queues a broadcast whose payload the queue now owns.
 func (q *gossipQueue) addBroadcast(b wire.Message, now time.Time) {
-	it := &qitem{msg: b, born: now, age0: b.AgeMillis}
+	it := q.newItem(b)
+	it.born, it.age0 = now, b.AgeMillis
 	q.len++
 	q.broadcasts++
 	q.push(it)
@@ -100,7 +130,8 @@ func (q *gossipQueue) fill(pkt []byte, budget int, now time.Time, limit int, ttl
 	}
 	for b := 0; b < len(q.buckets) && budget >= minItemLen; b++ {
 		// Walk newest first; moved items are swapped out of this bucket.
-		for i := len(q.buckets[b]) - 1; i >= 0 && budget >= minItemLen; i-- {
+		// Stop when not even the bucket's shortest item fits.
+		for i := len(q.buckets[b]) - 1; i >= 0 && budget >= q.minLen[b]; i-- {
 			if i >= len(q.buckets[b]) {
 				continue
 			}
@@ -117,7 +148,7 @@ func (q *gossipQueue) fill(pkt []byte, budget int, now time.Time, limit int, ttl
 				}
 				it.msg.AgeMillis = uint32(age)
 			}
-			n := it.msg.EncodedLen()
+			n := it.size
 			if n > budget {
 				continue
 			}

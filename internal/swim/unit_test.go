@@ -103,13 +103,23 @@ func TestStaleAndUnknownRumoursChangeNothing(t *testing.T) {
 	m, _ := r.e.Member(peer(0))
 	assert.Equal(t, swim.StatusAlive, m.Status)
 	assert.Equal(t, uint32(9), m.Incarnation)
-	// At equal incarnation: DEAD beats SUSPECTED beats ALIVE, never back.
+	// At equal incarnation: DEAD beats SUSPECTED beats ALIVE, never back. A
+	// rumour of death makes a live member SUSPECTED here: this node declares
+	// it DEAD only when its own suspicion runs out and a last probe fails.
 	r.receive(peer(1), 1, wire.Message{Type: wire.TypeUpdate, Status: wire.StatusDead, Incarnation: 9, Subject: peer(0), Source: peer(1)})
 	r.receive(peer(2), 1, wire.Message{Type: wire.TypeUpdate, Status: wire.StatusSuspect, Incarnation: 9, Subject: peer(0), Source: peer(2)})
 	r.receive(peer(2), 1, wire.Message{Type: wire.TypeUpdate, Status: wire.StatusAlive, Incarnation: 9, Subject: peer(0), Source: peer(0)})
 	m, _ = r.e.Member(peer(0))
-	assert.Equal(t, swim.StatusDead, m.Status)
+	assert.Equal(t, swim.StatusSuspect, m.Status)
 	assert.Equal(t, peer(1), m.Source)
+	r.silent[peer(0)] = true
+	r.run(10 * time.Second)
+	m, _ = r.e.Member(peer(0))
+	assert.Equal(t, swim.StatusDead, m.Status)
+	assert.Equal(t, rigSelf, m.Source)
+	r.receive(peer(2), 1, wire.Message{Type: wire.TypeUpdate, Status: wire.StatusAlive, Incarnation: 9, Subject: peer(0), Source: peer(0)})
+	m, _ = r.e.Member(peer(0))
+	assert.Equal(t, swim.StatusDead, m.Status)
 	// Death of a stranger does not make it a member.
 	r.receive(peer(1), 1, wire.Message{Type: wire.TypeUpdate, Status: wire.StatusDead, Incarnation: 1, Subject: peer(50), Source: peer(1)})
 	_, known := r.e.Member(peer(50))
