@@ -528,7 +528,7 @@ func (e *Engine) Broadcast(now time.Time, payload []byte) (uint32, error) {
 		Type: wire.TypeBroadcast, Subject: e.cfg.Self, Boot: e.cfg.BootID,
 		Index: e.bcastIndex, Payload: append([]byte(nil), payload...),
 	}
-	e.queue.addBroadcast(msg, now)
+	e.queue.addBroadcast(msg, now, netip.AddrPort{})
 	e.stats.BroadcastsSent++
 	return e.bcastIndex, nil
 }
@@ -548,7 +548,7 @@ func (e *Engine) Leave(now time.Time) {
 		b := e.startPacket(0)
 		u := e.selfUpdate()
 		b = u.AppendTo(b)
-		e.emit(m.addr, e.piggyback(b, now))
+		e.emit(m.addr, e.piggyback(b, now, m.addr))
 	}
 }
 
@@ -877,7 +877,7 @@ func (e *Engine) sendPing(now time.Time, addr, target netip.AddrPort, seq uint32
 		gossip = gossip && m.status != StatusDead
 	}
 	if gossip {
-		b = e.piggyback(b, now)
+		b = e.piggyback(b, now, addr)
 	}
 	e.emit(addr, b)
 }
@@ -907,7 +907,7 @@ func (e *Engine) probeTimeout(now time.Time, seq uint32) {
 			b := e.startPacket(0)
 			req := wire.Message{Type: wire.TypePingReq, Seq: seq, Target: m.addr}
 			b = req.AppendTo(b)
-			e.emit(r.addr, e.piggyback(b, now))
+			e.emit(r.addr, e.piggyback(b, now, r.addr))
 		}
 		e.sendPing(now, m.addr, m.addr, seq, 0, m, false) // it did not answer the first
 		e.timers.push(timer{at: now.Add(2 * e.rtt.timeout()), kind: timerProbe, seq: seq})
@@ -1075,7 +1075,7 @@ func (e *Engine) Receive(now time.Time, from netip.AddrPort, data []byte) {
 				refuted = true
 			}
 		case wire.TypeBroadcast:
-			e.receiveBroadcast(now, m)
+			e.receiveBroadcast(now, m, h.Sender)
 		}
 	}
 	answered := false
@@ -1110,7 +1110,7 @@ func (e *Engine) Receive(now time.Time, from netip.AddrPort, data []byte) {
 			sender.nextNotice = e.ns(now) + int64(e.cfg.ProbeInterval)
 		}
 		b = u.AppendTo(b)
-		e.emit(reply, e.piggyback(b, now))
+		e.emit(reply, e.piggyback(b, now, reply))
 	}
 }
 
@@ -1122,7 +1122,7 @@ func (e *Engine) answerPing(now time.Time, reply netip.AddrPort, sender *member,
 		u := e.updateMsg(sender)
 		b = u.AppendTo(b)
 	}
-	e.emit(reply, e.piggyback(b, now))
+	e.emit(reply, e.piggyback(b, now, reply))
 	if ping.Flags&wire.PingFlagJoin != 0 {
 		if e.syncTokens > 0 {
 			e.syncTokens--
@@ -1171,7 +1171,7 @@ func (e *Engine) handleAck(now time.Time, seq uint32) {
 		b := e.startPacket(0)
 		ack := wire.Message{Type: wire.TypeAck, Seq: done.reqSeq}
 		b = ack.AppendTo(b)
-		e.emit(done.requester, e.piggyback(b, now))
+		e.emit(done.requester, e.piggyback(b, now, done.requester))
 		return
 	}
 	if m := done.target; done.confirm && m != nil && !m.removed && m.status == StatusSuspect && m.gen == done.gen {
@@ -1193,7 +1193,7 @@ func (e *Engine) relayPing(now time.Time, requester netip.AddrPort, req *wire.Me
 		b := e.startPacket(0)
 		ack := wire.Message{Type: wire.TypeAck, Seq: req.Seq}
 		b = ack.AppendTo(b)
-		e.emit(requester, e.piggyback(b, now))
+		e.emit(requester, e.piggyback(b, now, requester))
 		return
 	}
 	if len(e.probes) >= e.cfg.MaxPendingProbes {
@@ -1209,7 +1209,7 @@ func (e *Engine) relayPing(now time.Time, requester netip.AddrPort, req *wire.Me
 
 // ---- broadcasts ----
 
-func (e *Engine) receiveBroadcast(now time.Time, m *wire.Message) {
+func (e *Engine) receiveBroadcast(now time.Time, m *wire.Message, from netip.AddrPort) {
 	if m.Subject == e.cfg.Self {
 		e.stats.BroadcastsOwnEchoed++
 		return
@@ -1241,7 +1241,7 @@ func (e *Engine) receiveBroadcast(now time.Time, m *wire.Message) {
 		Origin: m.Subject, Boot: m.Boot, Index: m.Index, Payload: msg.Payload,
 	}})
 	if e.queue.broadcasts < e.cfg.MaxQueuedBroadcasts {
-		e.queue.addBroadcast(msg, now)
+		e.queue.addBroadcast(msg, now, from)
 	} else {
 		e.stats.BroadcastsDropped++
 	}
@@ -1287,8 +1287,8 @@ func (e *Engine) startPacket(flags uint8) []byte {
 	return wire.AppendHeader(b, e.hdr)
 }
 
-func (e *Engine) piggyback(b []byte, now time.Time) []byte {
-	b, expired := e.queue.fill(b, e.cfg.MaxPacketBytes-len(b), now, e.emitLimit(), e.cfg.BroadcastTTL)
+func (e *Engine) piggyback(b []byte, now time.Time, to netip.AddrPort) []byte {
+	b, expired := e.queue.fill(b, e.cfg.MaxPacketBytes-len(b), now, e.emitLimit(), e.cfg.BroadcastTTL, to)
 	e.stats.BroadcastsExpired += uint64(expired)
 	return b
 }

@@ -22,9 +22,10 @@ type gossipQueue struct {
 }
 
 type qitem struct {
-	msg    wire.Message // TypeUpdate or TypeBroadcast; Payload owned
-	born   time.Time    // when this node queued it (broadcast age base)
-	age0   uint32       // broadcast age when it was queued, in ms
+	msg    wire.Message   // TypeUpdate or TypeBroadcast; Payload owned
+	born   time.Time      // when this node queued it (broadcast age base)
+	age0   uint32         // broadcast age when it was queued, in ms
+	from   netip.AddrPort // broadcast: the node it came from
 	sent   int
 	size   int    // encoded length
 	fill   uint64 // the fill call that last sent it
@@ -101,10 +102,12 @@ func (q *gossipQueue) addUpdate(u wire.Message) {
 	q.push(it)
 }
 
-// addBroadcast queues a broadcast whose payload the queue now owns.
-func (q *gossipQueue) addBroadcast(b wire.Message, now time.Time) {
+// addBroadcast queues a broadcast whose payload the queue now owns. from is
+// the node it came from (invalid for this node's own): it is never sent back
+// there, where it would be a wasted send.
+func (q *gossipQueue) addBroadcast(b wire.Message, now time.Time, from netip.AddrPort) {
 	it := q.newItem(b)
-	it.born, it.age0 = now, b.AgeMillis
+	it.born, it.age0, it.from = now, b.AgeMillis, from
 	q.len++
 	q.broadcasts++
 	q.push(it)
@@ -122,7 +125,8 @@ func (q *gossipQueue) pending(addr netip.AddrPort, limit int) int {
 // least-sent first, counting one send for each. Items sent limit times, and
 // broadcasts older than ttl, leave the queue. It returns the grown packet and
 // the number of broadcasts dropped because they expired.
-func (q *gossipQueue) fill(pkt []byte, budget int, now time.Time, limit int, ttl time.Duration) ([]byte, int) {
+// Broadcasts are not put in packets to the node they came from (to).
+func (q *gossipQueue) fill(pkt []byte, budget int, now time.Time, limit int, ttl time.Duration, to netip.AddrPort) ([]byte, int) {
 	expired := 0
 	q.fills++
 	if limit < 1 {
@@ -138,6 +142,9 @@ func (q *gossipQueue) fill(pkt []byte, budget int, now time.Time, limit int, ttl
 			it := q.buckets[b][i]
 			if it.fill == q.fills {
 				continue
+			}
+			if it.msg.Type == wire.TypeBroadcast && it.from == to && to.IsValid() {
+				continue // it knows: not a send
 			}
 			if it.msg.Type == wire.TypeBroadcast {
 				age := now.Sub(it.born).Milliseconds() + int64(it.age0)

@@ -31,7 +31,7 @@ func BenchmarkPiggyback(b *testing.B) {
 				}
 				for q.broadcasts < 4 {
 					q.addBroadcast(wire.Message{Type: wire.TypeBroadcast, Subject: benchPeer(1), Boot: 1,
-						Index: uint32(next), Payload: make([]byte, 64)}, now)
+						Index: uint32(next), Payload: make([]byte, 64)}, now, netip.AddrPort{})
 					next++
 				}
 			}
@@ -43,7 +43,7 @@ func BenchmarkPiggyback(b *testing.B) {
 			for b.Loop() {
 				pkt := append(buf[:0], hdr...)
 				before := q.fills
-				pkt, _ = q.fill(pkt, 1400-len(pkt), now, 17, time.Hour)
+				pkt, _ = q.fill(pkt, 1400-len(pkt), now, 17, time.Hour, benchPeer(2))
 				if q.fills != before+1 || len(pkt) == len(hdr) {
 					b.Fatal("nothing piggybacked")
 				}
