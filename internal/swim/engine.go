@@ -257,6 +257,7 @@ type Engine struct {
 	seeds       []netip.AddrPort
 	joinBackoff time.Duration
 	joinGen     uint32
+	joinPending bool // a round of join pings is scheduled
 
 	queue      *gossipQueue
 	bcastIndex uint32
@@ -421,6 +422,7 @@ func (e *Engine) sendJoins(now time.Time) {
 	e.stats.JoinRounds++
 	e.joinBackoff = min(max(2*e.joinBackoff, e.cfg.ProbeInterval), maxJoinBackoff)
 	e.joinGen++
+	e.joinPending = true
 	e.timers.push(timer{at: now.Add(e.joinBackoff), kind: timerJoin, seq: e.joinGen})
 }
 
@@ -543,6 +545,7 @@ func (e *Engine) Leave(now time.Time) {
 	e.leaving = true
 	e.inc++
 	e.queue.addUpdate(e.selfUpdate())
+	e.event(Event{Kind: EventStatus, Member: e.selfMember(), Previous: StatusAlive})
 	fanout := max(8, 2*e.cfg.IndirectChecks)
 	for _, m := range e.pickRandom(fanout, nil) {
 		b := e.startPacket(0)
@@ -576,14 +579,17 @@ func (e *Engine) Tick(now time.Time) {
 		case timerRemove:
 			if t.m.gen == t.gen && !t.m.live() && !t.m.removed {
 				e.removeMember(now, t.m)
-				if e.live == 0 { // alone: look for the cluster again
+				if e.live == 0 && !e.joinPending { // alone: look for the cluster again, once
 					e.joinBackoff = 0
 					e.sendJoins(now)
 				}
 			}
 		case timerJoin:
-			if t.seq == e.joinGen && e.live == 0 {
-				e.sendJoins(now)
+			if t.seq == e.joinGen {
+				e.joinPending = false
+				if e.live == 0 {
+					e.sendJoins(now)
+				}
 			}
 		}
 	}
@@ -646,9 +652,14 @@ func (e *Engine) removeMember(now time.Time, m *member) {
 
 // setState moves m to (st, inc), scheduling the timers of its new status.
 func (e *Engine) setState(now time.Time, m *member, st Status, inc uint32, source netip.AddrPort) {
-	prev := m.status
+	prev, prevInc := m.status, m.inc
 	m.inc, m.source = inc, e.sourceRef(m, source)
 	if prev == st {
+		if st == StatusSuspect && inc > prevInc {
+			// A new suspicion (the old one was refuted): a full timeout again.
+			m.gen++
+			e.timers.push(timer{at: e.lastProbeAt(now), kind: timerSuspect, m: m, gen: m.gen})
+		}
 		return
 	}
 	wasLive := m.live()
@@ -666,6 +677,9 @@ func (e *Engine) setState(now time.Time, m *member, st Status, inc uint32, sourc
 			e.insertProbe(m)
 		}
 	case StatusSuspect:
+		if !m.inProbeList { // back from DEAD at a higher incarnation: probe it, so it can refute
+			e.insertProbe(m)
+		}
 		e.timers.push(timer{at: e.lastProbeAt(now), kind: timerSuspect, m: m, gen: m.gen})
 	case StatusDead:
 		m.backoff = e.cfg.ProbeInterval
@@ -1049,10 +1063,15 @@ func (e *Engine) Receive(now time.Time, from netip.AddrPort, data []byte) {
 		// Dropped (counted by admit); only news about this node itself is
 		// heeded, so that two sides that forgot each other can each refute
 		// and meet again. At worst a replay makes this node refute.
+		refuted := false
 		for i := range e.pkt.Messages {
 			if m := &e.pkt.Messages[i]; m.Type == wire.TypeUpdate && m.Subject == e.cfg.Self {
-				e.applyUpdate(now, m, true)
+				refuted = e.applyUpdate(now, m, true) || refuted
 			}
+		}
+		if refuted && e.live == 0 { // alone and now refuted: ask the seeds again at once
+			e.joinBackoff = 0
+			e.sendJoins(now)
 		}
 		return
 	}
