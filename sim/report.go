@@ -117,6 +117,11 @@ type Traffic struct {
 	Sent              uint64  `json:"packets_sent"`
 	Lost              uint64  `json:"packets_lost"`
 	Partitioned       uint64  `json:"packets_partitioned"`
+	// QueueMean and QueueMax are the updates and broadcasts waiting to be
+	// piggybacked, per up node, at the end: a queue that grows means more
+	// news than packets to carry it.
+	QueueMean float64 `json:"queue_mean"`
+	QueueMax  int     `json:"queue_max"`
 }
 
 // BroadcastStats is how broadcasts spread.
@@ -213,11 +218,20 @@ func (m *Metrics) Report() *Report {
 	for k, dst := range []*FalseDeadCount{&r.FalseDead.Healthy, &r.FalseDead.Paused, &r.FalseDead.Partitioned} {
 		*dst = FalseDeadCount{Views: m.falseDead[k], Declared: m.falseSelf[k], Subjects: len(m.falseSubj[k])}
 	}
+	up := 0
 	for _, n := range s.nodes {
 		st := n.Stats()
+		if n.Up {
+			up++
+			r.Traffic.QueueMean += float64(st.QueuedGossip)
+			r.Traffic.QueueMax = max(r.Traffic.QueueMax, st.QueuedGossip)
+		}
 		r.Suspicions.Raised += st.SuspicionsRaised
 		r.Suspicions.Refuted += st.Refutations
 		r.Suspicions.Dead += st.DeadDeclared
+	}
+	if up > 0 {
+		r.Traffic.QueueMean /= float64(up)
 	}
 	if secs := m.NodeSeconds(); secs > 0 {
 		r.Traffic.PacketsPerNodeSec = float64(s.Net.Sent) / secs
@@ -350,6 +364,7 @@ func (r *Report) WriteText(w io.Writer) error {
 	t := &r.Traffic
 	fmt.Fprintf(&b, "traffic: %.2f packets and %.0f bytes sent per node per second (%.2f packets, %.0f bytes per period); %d lost, %d cut by partitions\n",
 		t.PacketsPerNodeSec, t.BytesPerNodeSec, t.PacketsPerNodeSec*r.PeriodSeconds, t.BytesPerNodeSec*r.PeriodSeconds, t.Lost, t.Partitioned)
+	fmt.Fprintf(&b, "gossip queues at the end: %.1f items per node on average, %d at most\n", t.QueueMean, t.QueueMax)
 	bs := &r.Broadcast
 	fmt.Fprintf(&b, "broadcasts: %d sent, %d reached every live node", bs.Sent, bs.Sent-bs.Incomplete)
 	if bs.Full.N > 0 {

@@ -88,7 +88,11 @@ func (t *memberTable) find(order []*member, a netip.AddrPort) *member {
 // must already hold it (the table grows by re-reading order).
 func (t *memberTable) insert(order []*member, pos int) {
 	if uint64(len(order))*4 > uint64(len(t.slots))*3 { // load over 3/4
-		t.rebuild(order, len(t.slots)*2)
+		size := len(t.slots) * 2
+		for len(order)*4 > size*3 {
+			size *= 2
+		}
+		t.rebuild(order, size)
 		return
 	}
 	t.place(order[pos].addr, int32(pos))
