@@ -152,3 +152,49 @@ func BenchmarkSealOpen1400(b *testing.B) {
 		out, _ = r.Open(out[:0], sealed)
 	}
 }
+
+func TestLabeledSeals(t *testing.T) {
+	r, err := New("prod", k32)
+	require.NoError(t, err)
+	plain := []byte("a stream frame")
+	sealed := r.SealLabeled(nil, plain, []byte("request"))
+	assert.Len(t, sealed, len(plain)+Overhead)
+	assert.Len(t, Nonce(sealed), nonceSize)
+	got, err := r.OpenLabeled(nil, sealed, []byte("request"))
+	require.NoError(t, err)
+	assert.Equal(t, plain, got)
+
+	_, err = r.OpenLabeled(nil, sealed, []byte("response"))
+	assert.ErrorIs(t, err, ErrNoKeyOpened, "another label")
+	_, err = r.Open(nil, sealed)
+	assert.ErrorIs(t, err, ErrNoKeyOpened, "labelled data never opens as a packet")
+	_, err = r.OpenLabeled(nil, r.Seal(nil, plain), nil)
+	assert.ErrorIs(t, err, ErrNoKeyOpened, "a packet never opens as labelled data, even with an empty label")
+	staging, _ := New("staging", k32)
+	_, err = staging.OpenLabeled(nil, sealed, []byte("request"))
+	assert.ErrorIs(t, err, ErrNoKeyOpened, "the cluster name is authenticated")
+	// A cluster name cannot be shifted into the label: lengths are bound.
+	a, _ := New("ab", k32)
+	b, _ := New("a", k32)
+	_, err = b.OpenLabeled(nil, a.SealLabeled(nil, plain, []byte("x")), []byte("bx"))
+	assert.ErrorIs(t, err, ErrNoKeyOpened)
+
+	for i := range sealed {
+		bad := bytes.Clone(sealed)
+		bad[i] ^= 1
+		_, err = r.OpenLabeled(nil, bad, []byte("request"))
+		assert.Error(t, err, "byte %d", i)
+	}
+	_, err = r.OpenLabeled(nil, sealed[:Overhead-1], nil)
+	assert.ErrorIs(t, err, ErrShort)
+	_, err = r.OpenLabeled(nil, nil, nil)
+	assert.ErrorIs(t, err, ErrNotSealed)
+	assert.Nil(t, Nonce([]byte{Version}))
+
+	// Rotation: data sealed with an installed key opens.
+	both, _ := r.Install(k16)
+	newer, _ := both.Use(k16)
+	got, err = both.OpenLabeled(nil, newer.SealLabeled(nil, plain, []byte("l")), []byte("l"))
+	require.NoError(t, err)
+	assert.Equal(t, plain, got)
+}
