@@ -35,6 +35,8 @@ var (
 	ErrBroadcastQueueFull = errors.New("smudge: broadcast queue full")
 	// ErrLeaving: the node is leaving the cluster.
 	ErrLeaving = errors.New("smudge: node is leaving")
+	// ErrMetaTooLarge: the metadata is longer than MaxMetaBytes.
+	ErrMetaTooLarge = errors.New("smudge: metadata too large")
 )
 
 // Stats counts a Cluster's work: the engine's counters plus the I/O loop's.
@@ -77,6 +79,7 @@ type Cluster struct {
 	state     int
 	statusLs  []*statusSub
 	bcastLs   []*bcastSub
+	metaLs    []*metaSub
 	transport Transport
 	self      netip.AddrPort
 
@@ -117,6 +120,11 @@ type statusSub struct {
 
 type bcastSub struct {
 	l BroadcastListener
+	q *listenerQueue
+}
+
+type metaSub struct {
+	l MetaListener
 	q *listenerQueue
 }
 
@@ -221,6 +229,7 @@ func (c *Cluster) start(ctx context.Context) error {
 		MaxPacketBytes:       c.cfg.MaxPacketBytes - c.sealOverhead(),
 		MaxBroadcastBytes:    c.cfg.MaxBroadcastBytes,
 		BroadcastTTL:         c.cfg.BroadcastTTL,
+		Meta:                 c.cfg.Meta,
 		Rand:                 rng,
 	}
 	c.cfg.Limits.apply(&ecfg)
@@ -427,15 +436,29 @@ func (c *Cluster) flush(e *swim.Engine, lastView *time.Time) {
 		return
 	}
 	c.mu.Lock()
-	statusLs, bcastLs := c.statusLs, c.bcastLs
+	ls := listeners{status: c.statusLs, bcast: c.bcastLs, meta: c.metaLs}
 	c.mu.Unlock()
 	for i := range evs {
-		c.dispatch(&evs[i], statusLs, bcastLs)
+		c.dispatch(&evs[i], &ls)
 	}
 }
 
-func (c *Cluster) dispatch(ev *swim.Event, statusLs []*statusSub, bcastLs []*bcastSub) {
+// listeners is a snapshot of the registered listeners.
+type listeners struct {
+	status []*statusSub
+	bcast  []*bcastSub
+	meta   []*metaSub
+}
+
+func (c *Cluster) dispatch(ev *swim.Event, ls *listeners) {
+	statusLs, bcastLs := ls.status, ls.bcast
 	switch ev.Kind {
+	case swim.EventMeta:
+		n := nodeFromMember(ev.Member)
+		for _, s := range ls.meta {
+			l := s.l
+			c.enqueue(s.q, func() { l.OnMetaChange(n) })
+		}
 	case swim.EventStatus:
 		n := nodeFromMember(ev.Member)
 		c.log.logf(LogDebug, "smudge: %v is %v", n.Address(), ev.Member.Status)
@@ -542,15 +565,7 @@ func (c *Cluster) Shutdown() error {
 		m.close()
 	}
 	c.wg.Wait()
-	c.mu.Lock()
-	var queues []*listenerQueue
-	for _, s := range c.statusLs {
-		queues = append(queues, s.q)
-	}
-	for _, s := range c.bcastLs {
-		queues = append(queues, s.q)
-	}
-	c.mu.Unlock()
+	queues := c.listenerQueues()
 	drain := time.NewTimer(listenerDrainTimeout)
 	defer drain.Stop()
 	for _, q := range queues {
@@ -694,21 +709,54 @@ func (c *Cluster) AddBroadcastListener(l BroadcastListener) {
 	c.bcastLs = append(c.bcastLs[:len(c.bcastLs):len(c.bcastLs)], &bcastSub{l: l, q: newListenerQueue(c.cfg.Limits.ListenerBacklog)})
 }
 
+// AddMetaListener registers l: it is told when a member's metadata is
+// learned after the member first appeared, or changes (the local node's own
+// included, after SetMeta).
+func (c *Cluster) AddMetaListener(l MetaListener) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.metaLs = append(c.metaLs[:len(c.metaLs):len(c.metaLs)], &metaSub{l: l, q: newListenerQueue(c.cfg.Limits.ListenerBacklog)})
+}
+
+// SetMeta changes this node's metadata (at most MaxMetaBytes; see
+// Config.Meta). It spreads through the cluster at a new incarnation.
+func (c *Cluster) SetMeta(meta []byte) error {
+	if len(meta) > MaxMetaBytes {
+		return fmt.Errorf("%w: %d bytes, the limit is %d", ErrMetaTooLarge, len(meta), MaxMetaBytes)
+	}
+	return c.do(func(now time.Time, e *swim.Engine) error {
+		if err := e.SetMeta(now, meta); errors.Is(err, swim.ErrLeaving) {
+			return ErrLeaving
+		} else if err != nil {
+			return err
+		}
+		return nil
+	})
+}
+
 // waitListeners blocks until every listener has received everything queued
 // so far. For tests.
 func (c *Cluster) waitListeners() {
+	for _, q := range c.listenerQueues() {
+		q.wait()
+	}
+}
+
+// listenerQueues returns every listener's queue.
+func (c *Cluster) listenerQueues() []*listenerQueue {
 	c.mu.Lock()
-	qs := make([]*listenerQueue, 0, len(c.statusLs)+len(c.bcastLs))
+	defer c.mu.Unlock()
+	qs := make([]*listenerQueue, 0, len(c.statusLs)+len(c.bcastLs)+len(c.metaLs))
 	for _, s := range c.statusLs {
 		qs = append(qs, s.q)
 	}
 	for _, s := range c.bcastLs {
 		qs = append(qs, s.q)
 	}
-	c.mu.Unlock()
-	for _, q := range qs {
-		q.wait()
+	for _, s := range c.metaLs {
+		qs = append(qs, s.q)
 	}
+	return qs
 }
 
 // Join contacts more members (addresses as for InitialHosts) and adds them.

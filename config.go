@@ -14,6 +14,7 @@ import (
 
 	"github.com/seed-c7906467/smudge/internal/keyring"
 	"github.com/seed-c7906467/smudge/internal/swim"
+	"github.com/seed-c7906467/smudge/internal/wire"
 )
 
 // Environment variables read by ConfigFromEnv, and their defaults. Setting a
@@ -309,6 +310,12 @@ type Config struct {
 	// SMUDGE_ENCRYPTION_KEYS: base64 keys separated by commas, the primary
 	// first. Error messages never show key material.
 	Keys [][]byte
+
+	// Meta is this node's metadata: up to MaxMetaBytes of the
+	// application's own (an id, a role, a version), gossiped with its state
+	// so that every member sees it (Node.Meta). Change it at runtime with
+	// Cluster.SetMeta. Empty by default.
+	Meta []byte
 
 	// Limits bounds every table and queue fed by the network. The zero
 	// value means the defaults.
@@ -780,8 +787,14 @@ func (c Config) Validate() error {
 			add(fmt.Sprintf("Keys[%d]", i), EnvVarEncryptionKeys, "is %d bytes: an AES key is 16, 24 or 32 bytes", n)
 		}
 	}
+	if len(c.Meta) > MaxMetaBytes {
+		errs = append(errs, fmt.Errorf("Meta is %d bytes: at most %d", len(c.Meta), MaxMetaBytes))
+	}
 	return errors.Join(errs...)
 }
+
+// MaxMetaBytes bounds a node's metadata (Config.Meta, Cluster.SetMeta).
+const MaxMetaBytes = wire.MaxMetaBytes
 
 // sealOverhead is what encryption adds to every packet, when Keys are set.
 func (c Config) sealOverhead() int {

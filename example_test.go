@@ -137,3 +137,34 @@ func ExampleBegin() {
 	}
 	smudge.Begin()
 }
+
+// Each node describes itself in a few bytes of metadata, and every member
+// sees the others'.
+func ExampleConfig_meta() {
+	network := memnet.New()
+	defer network.Close()
+	var nodes []*smudge.Cluster
+	for i, ip := range []string{"10.0.0.1", "10.0.0.2"} {
+		ep, _ := network.Listen(netip.MustParseAddrPort(ip + ":9999"))
+		cfg := smudge.DefaultConfig()
+		cfg.Transport = ep
+		cfg.Meta = fmt.Appendf(nil, "id=%d role=cache", i+1)
+		if i > 0 {
+			cfg.InitialHosts = []string{"10.0.0.1:9999"}
+		}
+		c, _ := smudge.New(cfg)
+		c.Start(context.Background())
+		defer c.Shutdown()
+		nodes = append(nodes, c)
+	}
+	waitUntil(func() bool {
+		n := nodes[0].Member("10.0.0.2:9999")
+		return n != nil && n.Meta() != nil
+	})
+	for _, n := range nodes[0].Members() {
+		fmt.Printf("%s %s\n", n.Address(), n.Meta())
+	}
+	// Output:
+	// 10.0.0.1:9999 id=1 role=cache
+	// 10.0.0.2:9999 id=2 role=cache
+}

@@ -20,6 +20,14 @@ type BroadcastListener interface {
 	OnBroadcast(broadcast *Broadcast)
 }
 
+// MetaListener is told when a member's metadata (Node.Meta) is learned or
+// changes. A member may appear (StatusListener) before its metadata is
+// known; this listener hears when it arrives. Like the others, it runs in
+// its own goroutine, in order.
+type MetaListener interface {
+	OnMetaChange(node *Node)
+}
+
 // RemovalListener is an optional interface for a StatusListener (or a
 // listener registered with AddRemovalListener): OnRemove is called when a
 // member is forgotten, after RemoveDeadAfter as DEAD or by RemoveNode.
@@ -53,6 +61,7 @@ func nodeFromMember(m swim.Member) *Node {
 		emitCounter: int8(min(m.EmitsLeft, 127)),
 		local:       m.Self,
 		changed:     m.Changed,
+		meta:        m.Meta,
 	}
 	switch {
 	case m.Status == swim.StatusSuspect || m.Status == swim.StatusDead:

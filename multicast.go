@@ -300,8 +300,10 @@ const (
 
 // announceFilter checks that a datagram read from the group is an
 // announcement of this node's cluster by another node: a valid packet
-// whose only message of a known type is a ping addressed to nobody, without
-// the join flag (a join would make every listener send its member list).
+// whose first message of a known type is a ping addressed to nobody, without
+// the join flag (a join would make every listener send its member list),
+// followed by nothing else or by the announcer's own ALIVE update at its
+// current incarnation (which carries its metadata).
 // Messages of unknown types are allowed, as the engine allows them.
 type announceFilter struct {
 	cluster uint64
@@ -319,12 +321,18 @@ func (f *announceFilter) check(b []byte) verdict {
 	if f.pkt.Sender == f.self {
 		return announceOwn
 	}
-	if len(f.pkt.Messages) != 1 {
+	if n := len(f.pkt.Messages); n < 1 || n > 2 {
 		return announceMalformed
 	}
 	m := &f.pkt.Messages[0]
 	if m.Type != wire.TypePing || m.Target.IsValid() || m.Flags&wire.PingFlagJoin != 0 {
 		return announceMalformed
+	}
+	if len(f.pkt.Messages) == 2 { // the announcer's own update, with its metadata
+		u := &f.pkt.Messages[1]
+		if u.Type != wire.TypeUpdate || u.Subject != f.pkt.Sender || u.Status != wire.StatusAlive || u.Incarnation != f.pkt.Incarnation {
+			return announceMalformed
+		}
 	}
 	return announceOK
 }

@@ -208,6 +208,11 @@ func TestMulticastReceiveDropsAndCounts(t *testing.T) {
 	m.receive(packet("blue", peer, wire.Message{Type: wire.TypePing, Seq: 1, Flags: wire.PingFlagJoin}), testGroup, 2)
 	m.receive(packet("blue", peer, wire.Message{Type: wire.TypePing, Seq: 1},
 		wire.Message{Type: wire.TypeUpdate, Status: wire.StatusDead, Incarnation: 9, Subject: listenerSelf}), testGroup, 2)
+	m.receive(packet("blue", peer, wire.Message{Type: wire.TypePing, Seq: 1}, // its own update, but not at its incarnation
+		wire.Message{Type: wire.TypeUpdate, Status: wire.StatusAlive, Incarnation: 9, Subject: peer, HasMeta: true}), testGroup, 2)
+	m.receive(packet("blue", peer, wire.Message{Type: wire.TypePing, Seq: 1}, // its own update, then gossip
+		wire.Message{Type: wire.TypeUpdate, Status: wire.StatusAlive, Incarnation: 3, Subject: peer, HasMeta: true},
+		wire.Message{Type: wire.TypeUpdate, Status: wire.StatusAlive, Incarnation: 3, Subject: listenerSelf}), testGroup, 2)
 
 	m.deliver = func(bp *[]byte) bool { return false } // the protocol loop is behind
 	m.receive(good, testGroup, 2)
@@ -220,7 +225,7 @@ func TestMulticastReceiveDropsAndCounts(t *testing.T) {
 		DroppedOtherGroup:     2,
 		DroppedWrongCluster:   1,
 		OwnEchoes:             1,
-		DroppedMalformed:      7,
+		DroppedMalformed:      9,
 		DroppedQueueFull:      1,
 		DroppedByEncryption:   1,
 		Interfaces:            0, // counted by refresh only

@@ -65,12 +65,17 @@ type Node struct {
 	emitCounter int8
 	local       bool
 	changed     time.Time
+	meta        []byte
 }
 
 // newNodeAddr returns an UNKNOWN node for addr.
 func newNodeAddr(addr netip.AddrPort) *Node {
 	return &Node{addr: addr, pingMillis: PingNoData}
 }
+
+// Meta is the node's metadata as last learned (see Config.Meta): nil when
+// it has none or it is not known yet. Do not modify it.
+func (n *Node) Meta() []byte { return n.meta }
 
 // Address is the node's identity: "ip:port", or "[ip]:port" for IPv6.
 func (n *Node) Address() string { return n.addr.String() }

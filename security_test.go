@@ -14,6 +14,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/seed-c7906467/smudge/internal/wire"
 )
 
 func newKey(t *testing.T, n int) []byte {
@@ -271,6 +273,15 @@ func TestFloodOfGarbageRaisesNoSuspicion(t *testing.T) {
 	require.NoError(t, err)
 	defer conn.Close()
 	buf := make([]byte, 1500)
+	// The cuts of the real packet that are themselves valid packets (its
+	// first message alone is a join ping) would be real traffic, not garbage.
+	var cuts []int
+	var pkt wire.Packet
+	for n := range len(valid) {
+		if pkt.Decode(valid[:n]) != nil {
+			cuts = append(cuts, n)
+		}
+	}
 	for i := range floodSize {
 		var d []byte
 		switch i % 3 {
@@ -278,7 +289,7 @@ func TestFloodOfGarbageRaisesNoSuspicion(t *testing.T) {
 			d = buf[:int(buf[0])*5%1500]
 			rand.Read(d)
 		case 1: // a real packet cut short
-			d = valid[:i%len(valid)]
+			d = valid[:cuts[i%len(cuts)]]
 		default: // a real header followed by garbage
 			d = append(append(buf[:0], valid[:min(31, len(valid))]...), byte(i), byte(i>>8), 0xff, 0xff)
 		}

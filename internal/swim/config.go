@@ -7,6 +7,8 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"time"
+
+	"github.com/seed-c7906467/smudge/internal/wire"
 )
 
 // Config holds everything the engine needs. Every timing value comes from
@@ -23,6 +25,9 @@ type Config struct {
 	Incarnation uint32
 	// BootID distinguishes this run's broadcasts from a previous run's.
 	BootID uint32
+	// Meta is this node's metadata (at most wire.MaxMetaBytes), gossiped
+	// with its state; SetMeta changes it.
+	Meta []byte
 
 	// ProbeInterval is the protocol period: one member is probed per period.
 	ProbeInterval time.Duration
@@ -134,6 +139,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("swim: MaxBroadcastBytes %d does not fit in a %d-byte packet", c.MaxBroadcastBytes, c.MaxPacketBytes)
 	case c.Rand == nil:
 		return errors.New("swim: Rand is required")
+	case len(c.Meta) > wire.MaxMetaBytes:
+		return fmt.Errorf("swim: Meta is %d bytes, more than %d", len(c.Meta), wire.MaxMetaBytes)
 	}
 	return nil
 }

@@ -13,6 +13,7 @@
 package swim
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"math"
@@ -36,6 +37,7 @@ const (
 // Member is a snapshot of what this node knows about one member.
 type Member struct {
 	Addr        netip.AddrPort // identity: the advertised address
+	Meta        []byte         // its metadata as last learned; nil if none or not yet known; do not modify
 	Status      Status
 	Incarnation uint32
 	Source      netip.AddrPort // who declared the current status
@@ -57,6 +59,9 @@ const (
 	EventRemoved
 	// EventBroadcast: a broadcast from another node arrived for the first time.
 	EventBroadcast
+	// EventMeta: a member's metadata was learned after the member was
+	// added, or changed (this node's own included, by SetMeta).
+	EventMeta
 )
 
 // Event is one output for the application.
@@ -127,6 +132,7 @@ var (
 	ErrBroadcastQueue    = errors.New("swim: broadcast queue full")
 	ErrLeaving           = errors.New("swim: node is leaving")
 	ErrSelf              = errors.New("swim: that is this node")
+	ErrMetaTooLarge      = errors.New("swim: metadata larger than wire.MaxMetaBytes")
 )
 
 // member is one entry of the member table. A node keeps one per member, so
@@ -141,12 +147,35 @@ type member struct {
 	status      Status
 	inProbeList bool
 	removed     bool
+	metaFresh   bool            // meta is the member's metadata at inc (else as last known, or unknown)
 	source      *netip.AddrPort // who declared the current status; nil: the member itself
+	meta        *metaData       // nil: never learned
 	changed     int64           // when status last changed here (see Engine.at)
 	lastHeard   int64           // when a packet from it last arrived; never if none
 	nextNotice  int64           // rate limit for telling it what we think of it
-	rtt         time.Duration
-	backoff     time.Duration // dead re-probe interval
+	rttMicros   int32           // last direct round trip; 0 if none yet
+	backoffExp  uint8           // dead re-probe interval: ProbeInterval << backoffExp, capped
+}
+
+// metaData is a member's metadata, shared by the member and the updates
+// about it in the gossip queue, and never modified.
+type metaData struct{ b []byte }
+
+// noMeta is the metadata of a member known to have none.
+var noMeta = &metaData{}
+
+func newMetaData(b []byte) *metaData {
+	if len(b) == 0 {
+		return noMeta
+	}
+	return &metaData{b: bytes.Clone(b)}
+}
+
+func (d *metaData) bytes() []byte {
+	if d == nil {
+		return nil
+	}
+	return d.b
 }
 
 func (m *member) live() bool { return m.status == StatusAlive || m.status == StatusSuspect }
@@ -233,6 +262,7 @@ type Engine struct {
 	cfg     Config
 	hdr     wire.Header
 	inc     uint32
+	meta    *metaData
 	leaving bool
 
 	epoch   time.Time   // engine time zero (see ns and at)
@@ -293,6 +323,7 @@ func New(cfg Config, now time.Time) (*Engine, error) {
 
 		syncTokens: cfg.MaxSyncsPerPeriod,
 		floors:     newBroadcastFloors(),
+		meta:       newMetaData(cfg.Meta),
 	}
 	// Spread nodes' probe periods so that they do not tick in lockstep.
 	e.nextProbeAt = now.Add(time.Duration(cfg.Rand.Int64N(int64(cfg.ProbeInterval))))
@@ -377,15 +408,15 @@ func (e *Engine) selfMember() Member {
 		st = StatusLeft
 	}
 	return Member{
-		Addr: e.cfg.Self, Status: st, Incarnation: e.inc, Source: e.cfg.Self,
+		Addr: e.cfg.Self, Meta: e.meta.bytes(), Status: st, Incarnation: e.inc, Source: e.cfg.Self,
 		EmitsLeft: e.queue.pending(e.cfg.Self, e.emitLimit()), Self: true,
 	}
 }
 
 func (e *Engine) snapshot(m *member) Member {
 	return Member{
-		Addr: m.addr, Status: m.status, Incarnation: m.inc, Source: m.sourceAddr(),
-		Changed: e.at(m.changed), LastHeard: e.at(m.lastHeard), RTT: m.rtt,
+		Addr: m.addr, Meta: m.meta.bytes(), Status: m.status, Incarnation: m.inc, Source: m.sourceAddr(),
+		Changed: e.at(m.changed), LastHeard: e.at(m.lastHeard), RTT: time.Duration(m.rttMicros) * time.Microsecond,
 		EmitsLeft: e.queue.pending(m.addr, e.emitLimit()),
 	}
 }
@@ -441,7 +472,9 @@ func (e *Engine) Announcement(now time.Time) []byte {
 	b := e.startPacket(0)
 	ping := wire.Message{Type: wire.TypePing, Seq: p.seq}
 	e.stats.Announcements++
-	return ping.AppendTo(b)
+	b = ping.AppendTo(b)
+	u := e.selfUpdate() // introduce this node, metadata included
+	return u.AppendTo(b)
 }
 
 // maxJoinBackoff caps the time between two rounds of join attempts.
@@ -468,7 +501,7 @@ func (e *Engine) AddMember(now time.Time, addr netip.AddrPort) error {
 	e.tombs.remove(addr) // the application knows better
 	m := e.find(addr)
 	if m == nil {
-		m = e.addMember(now, addr, StatusAlive, 0, e.cfg.Self)
+		m = e.addMember(now, addr, StatusAlive, 0, e.cfg.Self, nil)
 	}
 	e.startProbe(now, m, wire.PingFlagJoin, false)
 	return nil
@@ -573,8 +606,7 @@ func (e *Engine) Tick(now time.Time) {
 		case timerReprobe:
 			if t.m.gen == t.gen && t.m.status == StatusDead && !t.m.removed {
 				e.startProbe(now, t.m, 0, true)
-				t.m.backoff = min(2*t.m.backoff, max(e.cfg.ProbeInterval, e.cfg.RemoveDeadAfter/8))
-				e.timers.push(timer{at: now.Add(t.m.backoff), kind: timerReprobe, m: t.m, gen: t.m.gen})
+				e.timers.push(timer{at: now.Add(e.nextReprobe(t.m)), kind: timerReprobe, m: t.m, gen: t.m.gen})
 			}
 		case timerRemove:
 			if t.m.gen == t.gen && !t.m.live() && !t.m.removed {
@@ -611,9 +643,14 @@ func (e *Engine) Tick(now time.Time) {
 
 // ---- membership ----
 
-func (e *Engine) addMember(now time.Time, addr netip.AddrPort, st Status, inc uint32, source netip.AddrPort) *member {
+// addMember adds a member; u, if not nil, is an update carrying its
+// metadata at inc.
+func (e *Engine) addMember(now time.Time, addr netip.AddrPort, st Status, inc uint32, source netip.AddrPort, u *wire.Message) *member {
 	m := &member{addr: addr, status: st, inc: inc, changed: e.ns(now), lastHeard: never, nextNotice: never,
 		orderIdx: int32(len(e.order))}
+	if u != nil && u.HasMeta && u.Incarnation == inc {
+		m.meta, m.metaFresh = newMetaData(u.Meta), true
+	}
 	m.source = e.sourceRef(m, source)
 	e.order = append(e.order, m)
 	e.members.insert(e.order, len(e.order)-1)
@@ -654,6 +691,9 @@ func (e *Engine) removeMember(now time.Time, m *member) {
 func (e *Engine) setState(now time.Time, m *member, st Status, inc uint32, source netip.AddrPort) {
 	prev, prevInc := m.status, m.inc
 	m.inc, m.source = inc, e.sourceRef(m, source)
+	if inc != prevInc {
+		m.metaFresh = false // until an update at inc says what it is
+	}
 	if prev == st {
 		if st == StatusSuspect && inc > prevInc {
 			// A new suspicion (the old one was refuted): a full timeout again.
@@ -682,13 +722,25 @@ func (e *Engine) setState(now time.Time, m *member, st Status, inc uint32, sourc
 		}
 		e.timers.push(timer{at: e.lastProbeAt(now), kind: timerSuspect, m: m, gen: m.gen})
 	case StatusDead:
-		m.backoff = e.cfg.ProbeInterval
-		e.timers.push(timer{at: now.Add(m.backoff), kind: timerReprobe, m: m, gen: m.gen})
+		m.backoffExp = 0
+		e.timers.push(timer{at: now.Add(e.cfg.ProbeInterval), kind: timerReprobe, m: m, gen: m.gen})
 		e.timers.push(timer{at: now.Add(e.cfg.RemoveDeadAfter), kind: timerRemove, m: m, gen: m.gen})
 	case StatusLeft:
 		e.timers.push(timer{at: now.Add(e.cfg.RemoveDeadAfter), kind: timerRemove, m: m, gen: m.gen})
 	}
 	e.event(Event{Kind: EventStatus, Member: e.snapshot(m), Previous: prev})
+}
+
+// nextReprobe doubles a dead member's re-probe interval, up to
+// max(ProbeInterval, RemoveDeadAfter/8), and returns it.
+func (e *Engine) nextReprobe(m *member) time.Duration {
+	limit := max(e.cfg.ProbeInterval, e.cfg.RemoveDeadAfter/8)
+	d := e.cfg.ProbeInterval << m.backoffExp
+	if d < limit/2 && m.backoffExp < 62 {
+		m.backoffExp++
+		return 2 * d
+	}
+	return limit
 }
 
 func supersedes(inc uint32, st Status, curInc uint32, cur Status) bool {
@@ -700,22 +752,28 @@ func supersedes(inc uint32, st Status, curInc uint32, cur Status) bool {
 // It returns nil when the packet must be dropped: its sender was removed
 // and speaks at its old incarnation (a replay, or a node cut off for long,
 // which is told to refute), or the member table is full.
-func (e *Engine) heardFrom(now time.Time, addr netip.AddrPort, inc uint32, gossip bool) *member {
+//
+// self, if not nil, is the sender's own update in the packet, with its
+// metadata.
+func (e *Engine) heardFrom(now time.Time, addr netip.AddrPort, inc uint32, gossip bool, self *wire.Message) *member {
 	m := e.find(addr)
 	if m == nil {
 		if !e.admit(now, addr, inc) {
 			e.noticeStale(now, addr, inc)
 			return nil
 		}
-		m = e.addMember(now, addr, StatusAlive, inc, addr)
+		m = e.addMember(now, addr, StatusAlive, inc, addr, self)
 		if gossip {
 			e.queue.addUpdate(e.updateMsg(m))
 		}
 	} else if inc > m.inc {
 		e.setState(now, m, StatusAlive, inc, addr)
+		e.learnMeta(m, self)
 		if gossip {
 			e.queue.addUpdate(e.updateMsg(m))
 		}
+	} else {
+		e.learnMeta(m, self)
 	}
 	m.lastHeard = e.ns(now)
 	return m
@@ -758,7 +816,7 @@ func (e *Engine) applyUpdate(now time.Time, u *wire.Message, gossip bool) (refut
 				e.noticeStale(now, u.Subject, u.Incarnation)
 				return false
 			}
-			m = e.addMember(now, u.Subject, StatusAlive, u.Incarnation, u.Subject)
+			m = e.addMember(now, u.Subject, StatusAlive, u.Incarnation, u.Subject, u)
 			if gossip {
 				e.queue.addUpdate(e.updateMsg(m))
 			}
@@ -766,6 +824,7 @@ func (e *Engine) applyUpdate(now time.Time, u *wire.Message, gossip bool) (refut
 		return false
 	}
 	if !supersedes(u.Incarnation, u.Status, m.inc, m.status) {
+		e.learnMeta(m, u)
 		return false
 	}
 	source := u.Source
@@ -787,14 +846,35 @@ func (e *Engine) applyUpdate(now time.Time, u *wire.Message, gossip bool) (refut
 		}
 	}
 	e.setState(now, m, st, u.Incarnation, source)
+	e.learnMeta(m, u)
 	if gossip {
 		e.queue.addUpdate(e.updateMsg(m))
 	}
 	return false
 }
 
+// learnMeta takes the metadata in u, an update about m, if it is m's at its
+// current incarnation and m's is not known yet; a change is an EventMeta.
+func (e *Engine) learnMeta(m *member, u *wire.Message) {
+	if u == nil || !u.HasMeta || u.Incarnation != m.inc || m.metaFresh {
+		return
+	}
+	m.metaFresh = true
+	if m.meta != nil && bytes.Equal(m.meta.b, u.Meta) {
+		return
+	}
+	m.meta = newMetaData(u.Meta)
+	e.event(Event{Kind: EventMeta, Member: e.snapshot(m)})
+}
+
+// updateMsg is the update this node gossips about m: its metadata rides
+// along when this node knows it at m's incarnation.
 func (e *Engine) updateMsg(m *member) wire.Message {
-	return wire.Message{Type: wire.TypeUpdate, Status: m.status, Incarnation: m.inc, Subject: m.addr, Source: m.sourceAddr()}
+	u := wire.Message{Type: wire.TypeUpdate, Status: m.status, Incarnation: m.inc, Subject: m.addr, Source: m.sourceAddr()}
+	if m.metaFresh {
+		u.HasMeta, u.Meta = true, m.meta.bytes()
+	}
+	return u
 }
 
 func (e *Engine) selfUpdate() wire.Message {
@@ -802,7 +882,24 @@ func (e *Engine) selfUpdate() wire.Message {
 	if e.leaving {
 		st = StatusLeft
 	}
-	return wire.Message{Type: wire.TypeUpdate, Status: st, Incarnation: e.inc, Subject: e.cfg.Self, Source: e.cfg.Self}
+	return wire.Message{Type: wire.TypeUpdate, Status: st, Incarnation: e.inc, Subject: e.cfg.Self, Source: e.cfg.Self,
+		HasMeta: true, Meta: e.meta.bytes()}
+}
+
+// SetMeta changes this node's metadata (at most wire.MaxMetaBytes): it is
+// gossiped at a new incarnation.
+func (e *Engine) SetMeta(now time.Time, meta []byte) error {
+	if len(meta) > wire.MaxMetaBytes {
+		return fmt.Errorf("%w: %d > %d bytes", ErrMetaTooLarge, len(meta), wire.MaxMetaBytes)
+	}
+	if e.leaving {
+		return ErrLeaving
+	}
+	e.meta = newMetaData(meta)
+	e.inc++
+	e.queue.addUpdate(e.selfUpdate())
+	e.event(Event{Kind: EventMeta, Member: e.selfMember()})
+	return nil
 }
 
 // ---- probing ----
@@ -865,6 +962,9 @@ func (e *Engine) startProbe(now time.Time, m *member, flags uint8, reprobe bool)
 	if flags&wire.PingFlagJoin != 0 {
 		target = netip.AddrPort{} // a seed's identity may differ from the address we were given
 	}
+	if !m.metaFresh {
+		flags |= wire.PingFlagWantSelf
+	}
 	e.sendPing(now, m.addr, target, p.seq, flags, m, true)
 	e.timers.push(timer{at: now.Add(e.rtt.timeout()), kind: timerProbe, seq: p.seq})
 	e.stats.ProbesSent++
@@ -885,6 +985,10 @@ func (e *Engine) sendPing(now time.Time, addr, target netip.AddrPort, seq uint32
 	b := e.startPacket(0)
 	ping := wire.Message{Type: wire.TypePing, Seq: seq, Flags: flags, Target: target}
 	b = ping.AppendTo(b)
+	if flags&wire.PingFlagJoin != 0 { // introduce this node, metadata included
+		u := e.selfUpdate()
+		b = u.AppendTo(b)
+	}
 	if m != nil && !m.removed && m.status != StatusAlive {
 		u := e.updateMsg(m)
 		b = u.AppendTo(b)
@@ -1058,7 +1162,14 @@ func (e *Engine) Receive(now time.Time, from netip.AddrPort, data []byte) {
 		reply = h.Sender
 	}
 	gossip := h.Flags&wire.HeaderFlagSync == 0
-	sender := e.heardFrom(now, h.Sender, h.Incarnation, gossip)
+	var self *wire.Message // the sender's own update, carrying its metadata
+	for i := range e.pkt.Messages {
+		if m := &e.pkt.Messages[i]; m.Type == wire.TypeUpdate && m.Subject == h.Sender && m.HasMeta && m.Incarnation == h.Incarnation {
+			self = m
+			break
+		}
+	}
+	sender := e.heardFrom(now, h.Sender, h.Incarnation, gossip, self)
 	if sender == nil {
 		// Dropped (counted by admit); only news about this node itself is
 		// heeded, so that two sides that forgot each other can each refute
@@ -1141,6 +1252,10 @@ func (e *Engine) answerPing(now time.Time, reply netip.AddrPort, sender *member,
 		u := e.updateMsg(sender)
 		b = u.AppendTo(b)
 	}
+	if ping.Flags&wire.PingFlagWantSelf != 0 {
+		u := e.selfUpdate()
+		b = u.AppendTo(b)
+	}
 	e.emit(reply, e.piggyback(b, now, reply))
 	if ping.Flags&wire.PingFlagJoin != 0 {
 		if e.syncTokens > 0 {
@@ -1202,7 +1317,7 @@ func (e *Engine) handleAck(now time.Time, seq uint32) {
 		rtt := now.Sub(done.sentAt)
 		e.rtt.add(rtt)
 		if done.target != nil && !done.target.removed {
-			done.target.rtt = rtt
+			done.target.rttMicros = int32(min(rtt.Microseconds(), math.MaxInt32))
 		}
 	}
 }

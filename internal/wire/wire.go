@@ -30,7 +30,8 @@
 //	ping       seq (4), flags (1), target address (may be family 0)
 //	ack        seq (4)
 //	ping-req   seq (4), target address
-//	update     status (1), incarnation (4), subject address, source address (may be family 0)
+//	update     status (1), incarnation (4), subject address, source address (may be family 0),
+//	           then optionally the subject's metadata at that incarnation: length (1), bytes
 //	broadcast  origin address, boot (4), index (4), age in ms (4), payload (rest of the body)
 package wire
 
@@ -120,6 +121,14 @@ const HeaderFlagSync = 1
 // about every member it knows (sent to a seed by a joining node).
 const PingFlagJoin = 1
 
+// PingFlagWantSelf in a Ping's Flags asks the receiver to put its own
+// update, metadata included, in its Ack: the sender does not know the
+// receiver's metadata at its current incarnation.
+const PingFlagWantSelf = 2
+
+// MaxMetaBytes bounds a member's metadata in an Update.
+const MaxMetaBytes = 255
+
 // Decoding errors. Every error returned by Decode and DecodeHeader is, or
 // wraps, one of these; test with errors.Is.
 var (
@@ -189,6 +198,8 @@ type Message struct {
 	Index       uint32         // Broadcast: the origin's broadcast counter
 	AgeMillis   uint32         // Broadcast: time since it was first sent
 	Payload     []byte         // Broadcast: aliases the decoded buffer (nil when empty); copy it to keep it
+	HasMeta     bool           // Update: Meta is the subject's metadata at Incarnation (possibly empty)
+	Meta        []byte         // Update, when HasMeta: at most MaxMetaBytes; aliases the decoded buffer
 }
 
 // Packet is a decoded packet. Decode reuses Messages between calls, so a
@@ -373,6 +384,9 @@ func (m *Message) Validate() error {
 		if err := checkAddr(m.Subject, true); err != nil {
 			return err
 		}
+		if len(m.Meta) > MaxMetaBytes || len(m.Meta) > 0 && !m.HasMeta {
+			return ErrMalformed
+		}
 		return checkAddr(m.Source, false)
 	case TypeBroadcast:
 		if err := checkAddr(m.Subject, true); err != nil {
@@ -401,7 +415,11 @@ func (m *Message) EncodedLen() int {
 	case TypePingReq:
 		return msgOverhead + 4 + AddrLen(m.Target)
 	case TypeUpdate:
-		return msgOverhead + 1 + 4 + AddrLen(m.Subject) + AddrLen(m.Source)
+		n := msgOverhead + 1 + 4 + AddrLen(m.Subject) + AddrLen(m.Source)
+		if m.HasMeta {
+			n += 1 + len(m.Meta)
+		}
+		return n
 	case TypeBroadcast:
 		return msgOverhead + AddrLen(m.Subject) + 12 + len(m.Payload)
 	}
@@ -433,6 +451,10 @@ func (m *Message) AppendTo(dst []byte) []byte {
 		dst = binary.BigEndian.AppendUint32(dst, m.Incarnation)
 		dst = AppendAddr(dst, m.Subject)
 		dst = AppendAddr(dst, m.Source)
+		if m.HasMeta {
+			dst = append(dst, byte(len(m.Meta)))
+			dst = append(dst, m.Meta...)
+		}
 	case TypeBroadcast:
 		dst = AppendAddr(dst, m.Subject)
 		dst = binary.BigEndian.AppendUint32(dst, m.Boot)
@@ -565,6 +587,17 @@ func decodeBody(m *Message, b []byte) error {
 		m.Subject, b, err = bodyAddr(b[5:], true)
 		if err == nil {
 			m.Source, b, err = bodyAddr(b, false)
+		}
+		if err == nil && len(b) > 0 { // the subject's metadata: length, bytes
+			n := int(b[0])
+			if len(b) < 1+n {
+				return ErrMalformed
+			}
+			m.HasMeta = true
+			if n > 0 {
+				m.Meta = b[1 : 1+n : 1+n]
+			}
+			b = b[1+n:]
 		}
 	case TypeBroadcast:
 		m.Subject, b, err = bodyAddr(b, true)
