@@ -32,6 +32,10 @@ type Limits struct {
 	// MaxQueuedBroadcasts bounds the broadcasts waiting to be forwarded;
 	// Broadcast returns an error past it. Default 1024.
 	MaxQueuedBroadcasts int
+	// MaxRetainedBroadcasts bounds the recent broadcasts kept for the
+	// repair round, which sends them to members that missed them; past it
+	// the oldest are forgotten early (Stats.RetainedEvicted). Default 1024.
+	MaxRetainedBroadcasts int
 	// TombstoneTTL is how long a removed member is remembered, so that a
 	// replayed packet cannot bring it back. Default 1h.
 	TombstoneTTL time.Duration
@@ -64,6 +68,7 @@ func (l Limits) withDefaults() Limits {
 	set(&l.MaxSyncMembers, swim.DefaultMaxSyncMembers)
 	set(&l.MaxSeenBroadcasts, swim.DefaultMaxSeenBroadcasts)
 	set(&l.MaxQueuedBroadcasts, swim.DefaultMaxQueuedBroadcasts)
+	set(&l.MaxRetainedBroadcasts, swim.DefaultMaxRetained)
 	set(&l.MaxTombstones, swim.DefaultMaxTombstones)
 	set(&l.ReceiveQueue, DefaultReceiveQueue)
 	set(&l.ListenerBacklog, DefaultListenerBacklog)
@@ -81,6 +86,7 @@ func (l Limits) apply(e *swim.Config) {
 	e.MaxSyncMembers = l.MaxSyncMembers
 	e.MaxSeenBroadcasts = l.MaxSeenBroadcasts
 	e.MaxQueuedBroadcasts = l.MaxQueuedBroadcasts
+	e.MaxRetainedBroadcasts = l.MaxRetainedBroadcasts
 	e.TombstoneTTL = l.TombstoneTTL
 	e.MaxTombstones = l.MaxTombstones
 }

@@ -55,6 +55,10 @@ type Config struct {
 	MaxSeenBroadcasts int
 	// MaxQueuedBroadcasts bounds the broadcasts waiting to be piggybacked.
 	MaxQueuedBroadcasts int
+	// MaxRetainedBroadcasts bounds the recent broadcasts kept for the
+	// repair round (see repair.go); past it the oldest are forgotten.
+	// Negative turns the repair round off.
+	MaxRetainedBroadcasts int
 	// MaxSyncMembers bounds how many members a join answer describes.
 	MaxSyncMembers int
 	// MaxSyncsPerPeriod bounds how many join answers are sent per protocol
@@ -83,6 +87,7 @@ type Config struct {
 const (
 	DefaultMaxSeenBroadcasts   = 65536
 	DefaultMaxQueuedBroadcasts = 1024
+	DefaultMaxRetained         = 1024
 	DefaultMaxSyncMembers      = 1024
 	DefaultMaxSyncsPerPeriod   = 16
 	DefaultMaxMembers          = 1 << 17
@@ -97,6 +102,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxQueuedBroadcasts == 0 {
 		c.MaxQueuedBroadcasts = DefaultMaxQueuedBroadcasts
+	}
+	if c.MaxRetainedBroadcasts == 0 {
+		c.MaxRetainedBroadcasts = DefaultMaxRetained
 	}
 	if c.MaxSyncMembers == 0 {
 		c.MaxSyncMembers = DefaultMaxSyncMembers

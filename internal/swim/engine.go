@@ -111,6 +111,8 @@ type Stats struct {
 	BroadcastsExpired    uint64 // too old to deliver or forward
 	BroadcastsDropped    uint64 // oversized, or the dedup table or queue was full
 	BroadcastsOwnEchoed  uint64 // this node's own broadcasts coming back
+	BroadcastsRepaired   uint64 // broadcasts sent to members whose digest lacked them
+	RetainedEvicted      uint64 // broadcasts forgotten by the repair round early (MaxRetainedBroadcasts)
 	QueuedGossip         int    // updates and broadcasts waiting to be piggybacked
 	RemovedMembers       uint64
 	JoinRounds           uint64 // rounds of join pings sent to the seeds
@@ -294,6 +296,19 @@ type Engine struct {
 	seen       map[bcastKey]time.Time
 	seenFIFO   []seenEntry
 	seenHead   int
+
+	// The repair round (repair.go).
+	retained      []retainedBcast
+	retainHead    int
+	digestDirty   bool
+	digestMsg     wire.Message
+	digestCutoff  int64
+	digestOrder   []int32
+	digestKeys    []bcastKey
+	digestGroups  []digestGroup
+	digestInclude []bool
+	digestBuf     []byte
+	digestBitmap  []byte
 
 	out   [2]outbox
 	cur   int
@@ -564,6 +579,7 @@ func (e *Engine) Broadcast(now time.Time, payload []byte) (uint32, error) {
 		Index: e.bcastIndex, Payload: append([]byte(nil), payload...),
 	}
 	e.queue.addBroadcast(msg, now, netip.AddrPort{})
+	e.retain(now, msg, 0)
 	e.stats.BroadcastsSent++
 	return e.bcastIndex, nil
 }
@@ -626,12 +642,13 @@ func (e *Engine) Tick(now time.Time) {
 		}
 	}
 	e.expireSeen(now)
+	e.expireRetained(now)
 	e.tombs.expire(now)
 	if !now.Before(e.nextProbeAt) {
 		e.syncTokens = e.cfg.MaxSyncsPerPeriod
 		if !e.leaving {
 			if m := e.nextProbeTarget(); m != nil {
-				e.startProbe(now, m, 0, false)
+				e.startProbe(now, m, wire.PingFlagDigest, false)
 			}
 		}
 		e.nextProbeAt = e.nextProbeAt.Add(e.cfg.ProbeInterval)
@@ -989,6 +1006,11 @@ func (e *Engine) sendPing(now time.Time, addr, target netip.AddrPort, seq uint32
 		u := e.selfUpdate()
 		b = u.AppendTo(b)
 	}
+	if flags&wire.PingFlagDigest != 0 {
+		if d := e.digest(now); d != nil {
+			b = d.AppendTo(b)
+		}
+	}
 	if m != nil && !m.removed && m.status != StatusAlive {
 		u := e.updateMsg(m)
 		b = u.AppendTo(b)
@@ -1256,6 +1278,16 @@ func (e *Engine) answerPing(now time.Time, reply netip.AddrPort, sender *member,
 		u := e.selfUpdate()
 		b = u.AppendTo(b)
 	}
+	if ping.Flags&wire.PingFlagDigest != 0 {
+		var d *wire.Message
+		for i := range e.pkt.Messages {
+			if m := &e.pkt.Messages[i]; m.Type == wire.TypeDigest {
+				d = m
+				break
+			}
+		}
+		b = e.appendRepairs(b, now, d, sender.addr, (e.cfg.MaxPacketBytes-len(b))/2)
+	}
 	e.emit(reply, e.piggyback(b, now, reply))
 	if ping.Flags&wire.PingFlagJoin != 0 {
 		if e.syncTokens > 0 {
@@ -1374,6 +1406,7 @@ func (e *Engine) receiveBroadcast(now time.Time, m *wire.Message, from netip.Add
 	e.event(Event{Kind: EventBroadcast, Broadcast: Broadcast{
 		Origin: m.Subject, Boot: m.Boot, Index: m.Index, Payload: msg.Payload,
 	}})
+	e.retain(now, msg, m.AgeMillis)
 	if e.queue.broadcasts < e.cfg.MaxQueuedBroadcasts {
 		e.queue.addBroadcast(msg, now, from)
 	} else {

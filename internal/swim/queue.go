@@ -16,7 +16,8 @@ type gossipQueue struct {
 	minLen     []int    // a lower bound on the encoded length of each bucket's items
 	free       []*qitem // removed items, for reuse
 	bySubject  map[netip.AddrPort]*qitem
-	broadcasts int // broadcast items queued
+	byKey      map[bcastKey]*qitem // the broadcasts
+	broadcasts int                 // broadcast items queued
 	len        int
 	fills      uint64 // counts fill calls, so an item goes once per packet
 }
@@ -34,7 +35,7 @@ type qitem struct {
 }
 
 func newGossipQueue() *gossipQueue {
-	return &gossipQueue{bySubject: make(map[netip.AddrPort]*qitem)}
+	return &gossipQueue{bySubject: make(map[netip.AddrPort]*qitem), byKey: make(map[bcastKey]*qitem)}
 }
 
 func (q *gossipQueue) push(it *qitem) {
@@ -64,6 +65,9 @@ func (q *gossipQueue) remove(it *qitem) {
 	q.len--
 	if it.msg.Type == wire.TypeBroadcast {
 		q.broadcasts--
+		if k := keyOf(&it.msg); q.byKey[k] == it {
+			delete(q.byKey, k)
+		}
 	} else if q.bySubject[it.msg.Subject] == it {
 		delete(q.bySubject, it.msg.Subject)
 	}
@@ -108,6 +112,7 @@ func (q *gossipQueue) addUpdate(u wire.Message) {
 func (q *gossipQueue) addBroadcast(b wire.Message, now time.Time, from netip.AddrPort) {
 	it := q.newItem(b)
 	it.born, it.age0, it.from = now, b.AgeMillis, from
+	q.byKey[keyOf(&b)] = it
 	q.len++
 	q.broadcasts++
 	q.push(it)

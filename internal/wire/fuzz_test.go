@@ -224,6 +224,11 @@ func expected(m Message) Message {
 		if len(m.Payload) > 0 {
 			w.Payload = m.Payload
 		}
+	case TypeDigest:
+		w.Flags = m.Flags
+		if m.Flags&DigestFlagPartial != 0 {
+			w.AgeMillis = m.AgeMillis
+		}
 	}
 	return w
 }

@@ -33,6 +33,9 @@
 //	update     status (1), incarnation (4), subject address, source address (may be family 0),
 //	           then optionally the subject's metadata at that incarnation: length (1), bytes
 //	broadcast  origin address, boot (4), index (4), age in ms (4), payload (rest of the body)
+//	digest     flags (1), the cutoff age in ms (4, only if DigestFlagPartial), then entries:
+//	           origin address, boot (4), first index (4), count (2, 1..MaxDigestSpan),
+//	           bitmap ((count+7)/8 bytes)
 package wire
 
 import (
@@ -65,6 +68,9 @@ const (
 	TypeUpdate MsgType = 4
 	// TypeBroadcast carries one user broadcast.
 	TypeBroadcast MsgType = 5
+	// TypeDigest lists the recent broadcasts the sender has, so that the
+	// receiver can send it those it lacks (see PingFlagDigest).
+	TypeDigest MsgType = 6
 )
 
 // String names the message type.
@@ -80,6 +86,8 @@ func (t MsgType) String() string {
 		return "update"
 	case TypeBroadcast:
 		return "broadcast"
+	case TypeDigest:
+		return "digest"
 	}
 	return "unknown"
 }
@@ -125,6 +133,20 @@ const PingFlagJoin = 1
 // update, metadata included, in its Ack: the sender does not know the
 // receiver's metadata at its current incarnation.
 const PingFlagWantSelf = 2
+
+// PingFlagDigest in a Ping's Flags says that the packet's Digest (none
+// meaning an empty one) lists every recent broadcast the sender has: the
+// receiver may answer with those it has and the sender lacks.
+const PingFlagDigest = 4
+
+// DigestFlagPartial in a Digest's Flags says the digest lists only the
+// sender's broadcasts younger than its AgeMillis (the cutoff): older ones
+// did not fit, and are not known to be missing.
+const DigestFlagPartial = 1
+
+// MaxDigestSpan bounds the indexes one digest entry covers (its bitmap is
+// at most MaxDigestSpan/8 bytes).
+const MaxDigestSpan = 512
 
 // MaxMetaBytes bounds a member's metadata in an Update.
 const MaxMetaBytes = 255
@@ -188,7 +210,7 @@ type Header struct {
 type Message struct {
 	Type        MsgType
 	Seq         uint32         // Ping, Ack, PingReq
-	Flags       uint8          // Ping
+	Flags       uint8          // Ping, Digest
 	Target      netip.AddrPort // Ping (the intended receiver), PingReq (whom to ping)
 	Status      Status         // Update
 	Incarnation uint32         // Update
@@ -196,10 +218,76 @@ type Message struct {
 	Source      netip.AddrPort // Update: who declared it (may be invalid)
 	Boot        uint32         // Broadcast: the origin's boot id
 	Index       uint32         // Broadcast: the origin's broadcast counter
-	AgeMillis   uint32         // Broadcast: time since it was first sent
+	AgeMillis   uint32         // Broadcast: time since it was first sent; partial Digest: the cutoff age
 	Payload     []byte         // Broadcast: aliases the decoded buffer (nil when empty); copy it to keep it
 	HasMeta     bool           // Update: Meta is the subject's metadata at Incarnation (possibly empty)
 	Meta        []byte         // Update, when HasMeta: at most MaxMetaBytes; aliases the decoded buffer
+	// Entries is a Digest's encoded entries (see AppendDigestEntry and
+	// NextDigestEntry); it aliases the decoded buffer.
+	Entries []byte
+}
+
+// DigestEntry says which broadcasts of one origin run the sender has: bit
+// i of Bitmap (bit 0 the most significant of byte 0) is index First+i.
+type DigestEntry struct {
+	Origin netip.AddrPort
+	Boot   uint32
+	First  uint32
+	Count  int    // 1..MaxDigestSpan indexes covered
+	Bitmap []byte // (Count+7)/8 bytes; aliases the entries
+}
+
+// Covers reports whether index i is in the entry's range.
+func (d *DigestEntry) Covers(i uint32) bool { return i >= d.First && i-d.First < uint32(d.Count) }
+
+// Has reports whether the entry says the sender has index i.
+func (d *DigestEntry) Has(i uint32) bool {
+	if !d.Covers(i) {
+		return false
+	}
+	off := i - d.First
+	return d.Bitmap[off/8]&(0x80>>(off%8)) != 0
+}
+
+// DigestEntryLen is the encoded length of an entry of origin a covering
+// count indexes.
+func DigestEntryLen(a netip.AddrPort, count int) int { return AddrLen(a) + 4 + 4 + 2 + (count+7)/8 }
+
+// AppendDigestEntry appends the encoding of an entry: origin, boot, first
+// index, count (2 bytes) and the bitmap of (count+7)/8 bytes, which must be
+// that long. Nothing is appended for an entry Decode would reject.
+func AppendDigestEntry(dst []byte, d DigestEntry) []byte {
+	if checkAddr(d.Origin, true) != nil || d.Count < 1 || d.Count > MaxDigestSpan || len(d.Bitmap) != (d.Count+7)/8 {
+		return dst
+	}
+	dst = AppendAddr(dst, d.Origin)
+	dst = binary.BigEndian.AppendUint32(dst, d.Boot)
+	dst = binary.BigEndian.AppendUint32(dst, d.First)
+	dst = binary.BigEndian.AppendUint16(dst, uint16(d.Count))
+	return append(dst, d.Bitmap...)
+}
+
+// NextDigestEntry decodes the entry at the front of entries and returns the
+// rest. The entries of a Digest that Decode accepted always decode.
+func NextDigestEntry(entries []byte) (DigestEntry, []byte, error) {
+	var d DigestEntry
+	a, b, err := bodyAddr(entries, true)
+	if err != nil {
+		return d, nil, err
+	}
+	if len(b) < 10 {
+		return d, nil, ErrMalformed
+	}
+	d.Origin = a
+	d.Boot = binary.BigEndian.Uint32(b)
+	d.First = binary.BigEndian.Uint32(b[4:])
+	d.Count = int(binary.BigEndian.Uint16(b[8:]))
+	n := (d.Count + 7) / 8
+	if d.Count < 1 || d.Count > MaxDigestSpan || len(b) < 10+n {
+		return DigestEntry{}, nil, ErrMalformed
+	}
+	d.Bitmap = b[10 : 10+n : 10+n]
+	return d, b[10+n:], nil
 }
 
 // Packet is a decoded packet. Decode reuses Messages between calls, so a
@@ -395,6 +483,16 @@ func (m *Message) Validate() error {
 		if AddrLen(m.Subject)+12+len(m.Payload) > MaxBodyLen {
 			return ErrMalformed
 		}
+	case TypeDigest:
+		if 1+len(m.Entries) > MaxBodyLen {
+			return ErrMalformed
+		}
+		for b := m.Entries; len(b) > 0; {
+			var err error
+			if _, b, err = NextDigestEntry(b); err != nil {
+				return err
+			}
+		}
 	default:
 		return ErrMalformed
 	}
@@ -422,6 +520,11 @@ func (m *Message) EncodedLen() int {
 		return n
 	case TypeBroadcast:
 		return msgOverhead + AddrLen(m.Subject) + 12 + len(m.Payload)
+	case TypeDigest:
+		if m.Flags&DigestFlagPartial != 0 {
+			return msgOverhead + 1 + 4 + len(m.Entries)
+		}
+		return msgOverhead + 1 + len(m.Entries)
 	}
 	return 0
 }
@@ -461,6 +564,12 @@ func (m *Message) AppendTo(dst []byte) []byte {
 		dst = binary.BigEndian.AppendUint32(dst, m.Index)
 		dst = binary.BigEndian.AppendUint32(dst, m.AgeMillis)
 		dst = append(dst, m.Payload...)
+	case TypeDigest:
+		dst = append(dst, m.Flags)
+		if m.Flags&DigestFlagPartial != 0 {
+			dst = binary.BigEndian.AppendUint32(dst, m.AgeMillis)
+		}
+		dst = append(dst, m.Entries...)
 	}
 	return dst
 }
@@ -527,7 +636,7 @@ func (p *Packet) Decode(b []byte) error {
 		// cannot overwrite the next message.
 		body := rest[msgOverhead:n:n]
 		rest = rest[n:]
-		if t < TypePing || t > TypeBroadcast {
+		if t < TypePing || t > TypeDigest {
 			p.Skipped++
 			continue
 		}
@@ -612,6 +721,26 @@ func decodeBody(m *Message, b []byte) error {
 		m.AgeMillis = binary.BigEndian.Uint32(b[8:])
 		if len(b) > 12 {
 			m.Payload = b[12:]
+		}
+		return nil
+	case TypeDigest:
+		if len(b) < 1 {
+			return ErrMalformed
+		}
+		m.Flags, b = b[0], b[1:]
+		if m.Flags&DigestFlagPartial != 0 {
+			if len(b) < 4 {
+				return ErrMalformed
+			}
+			m.AgeMillis, b = binary.BigEndian.Uint32(b), b[4:]
+		}
+		for rest := b; len(rest) > 0; {
+			if _, rest, err = NextDigestEntry(rest); err != nil {
+				return err
+			}
+		}
+		if len(b) > 0 {
+			m.Entries = b
 		}
 		return nil
 	}

@@ -274,7 +274,7 @@ func TestUnencodableMessages(t *testing.T) {
 		want error
 	}{
 		{"type 0", Message{Type: 0}, ErrMalformed},
-		{"type 6", Message{Type: 6, Seq: 1}, ErrMalformed},
+		{"type 7", Message{Type: 7, Seq: 1}, ErrMalformed},
 		{"type 255", Message{Type: 255}, ErrMalformed},
 		{"ping unspecified target", Message{Type: TypePing, Target: ap("0.0.0.0:1")}, ErrAddress},
 		{"ping target port 0", Message{Type: TypePing, Target: ap("10.0.0.1:0")}, ErrAddress},
@@ -467,7 +467,7 @@ func TestCompoundPacket(t *testing.T) {
 	mixed = AppendHeader(mixed, h)
 	for i := range msgs {
 		mixed = msgs[i].AppendTo(mixed)
-		mixed = append(mixed, rawMsg(MsgType(6+i%250), byte(i))...)
+		mixed = append(mixed, rawMsg(MsgType(7+i%249), byte(i))...)
 	}
 	p = mustDecode(t, mixed)
 	if len(p.Messages) != MaxMessages || p.Skipped != MaxMessages {
@@ -490,7 +490,7 @@ func TestSkipUnknownTypes(t *testing.T) {
 	b := cat(hdr(),
 		rawMsg(0),
 		ack,
-		rawMsg(6, 1, 2, 3),
+		rawMsg(7, 1, 2, 3),
 		rawMsg(255, make([]byte, 300)...),
 		Message{Type: TypePing, Seq: 1, Target: v4a}.appendTo(),
 		rawMsg(100),
@@ -510,7 +510,7 @@ func TestSkipUnknownTypes(t *testing.T) {
 	}
 
 	// Only unknown messages: no messages.
-	err := p.Decode(cat(hdr(), rawMsg(6), rawMsg(7, 1)))
+	err := p.Decode(cat(hdr(), rawMsg(7), rawMsg(8, 1)))
 	if !errors.Is(err, ErrNoMessages) {
 		t.Fatalf("only unknown: err = %v, want ErrNoMessages", err)
 	}
@@ -843,7 +843,7 @@ func TestAllocations(t *testing.T) {
 
 func TestStrings(t *testing.T) {
 	types := map[MsgType]string{TypePing: "ping", TypeAck: "ack", TypePingReq: "ping-req",
-		TypeUpdate: "update", TypeBroadcast: "broadcast", 0: "unknown", 6: "unknown", 255: "unknown"}
+		TypeUpdate: "update", TypeBroadcast: "broadcast", TypeDigest: "digest", 0: "unknown", 7: "unknown", 255: "unknown"}
 	for typ, want := range types {
 		if typ.String() != want {
 			t.Errorf("MsgType(%d).String() = %q, want %q", typ, typ.String(), want)
@@ -893,4 +893,75 @@ func Example() {
 	// 10.0.0.1:7946 3 54 bytes
 	// ping 17 10.0.0.2:7946 invalid invalid AddrPort
 	// update 0 invalid AddrPort suspect 10.0.0.3:7946
+}
+
+func TestDigestRoundTripAndLookups(t *testing.T) {
+	var entries []byte
+	entries = AppendDigestEntry(entries, DigestEntry{Origin: v4a, Boot: 7, First: 10, Count: 10, Bitmap: []byte{0b1010_0000, 0b0100_0000}})
+	entries = AppendDigestEntry(entries, DigestEntry{Origin: v6a, Boot: 1, First: 1, Count: MaxDigestSpan, Bitmap: bytes.Repeat([]byte{0xFF}, MaxDigestSpan/8)})
+	if want := DigestEntryLen(v4a, 10) + DigestEntryLen(v6a, MaxDigestSpan); len(entries) != want {
+		t.Fatalf("entries are %d bytes, DigestEntryLen says %d", len(entries), want)
+	}
+	// Entries Decode would reject are not appended.
+	for _, bad := range []DigestEntry{
+		{Origin: v4a, Count: 0},
+		{Origin: v4a, Count: MaxDigestSpan + 1, Bitmap: make([]byte, MaxDigestSpan/8+1)},
+		{Origin: v4a, Count: 9, Bitmap: []byte{1}},
+		{Count: 1, Bitmap: []byte{1}},
+	} {
+		if got := AppendDigestEntry(nil, bad); got != nil {
+			t.Fatalf("appended %x for %+v", got, bad)
+		}
+	}
+	in := Message{Type: TypeDigest, Flags: DigestFlagPartial, AgeMillis: 12345, Entries: entries}
+	p := mustDecode(t, packet(testHdr, in))
+	if !msgEqual(p.Messages[0], in) {
+		t.Fatalf("got %+v, want %+v", p.Messages[0], in)
+	}
+	d, rest, err := NextDigestEntry(p.Messages[0].Entries)
+	if err != nil || d.Origin != v4a || d.Boot != 7 || d.First != 10 || d.Count != 10 {
+		t.Fatalf("first entry %+v, %v", d, err)
+	}
+	for i, want := range map[uint32]bool{9: false, 10: true, 11: false, 12: true, 17: false, 18: false, 19: true, 20: false} {
+		if d.Has(i) != want {
+			t.Errorf("Has(%d) = %v, want %v", i, d.Has(i), want)
+		}
+	}
+	if !d.Covers(19) || d.Covers(20) || d.Covers(9) {
+		t.Error("Covers is wrong at the edges")
+	}
+	d, rest, err = NextDigestEntry(rest)
+	if err != nil || d.Origin != v6a || !d.Has(MaxDigestSpan) || d.Has(MaxDigestSpan+1) || len(rest) != 0 {
+		t.Fatalf("second entry %+v, rest %d, %v", d, len(rest), err)
+	}
+	// An empty digest (no entries) is valid: it says "I have none".
+	p = mustDecode(t, packet(testHdr, Message{Type: TypeDigest}))
+	if m := p.Messages[0]; m.Type != TypeDigest || m.Entries != nil || m.Flags != 0 {
+		t.Fatalf("empty digest decoded as %+v", m)
+	}
+}
+
+func TestDigestDecodeErrors(t *testing.T) {
+	entry := AppendDigestEntry(nil, DigestEntry{Origin: v4a, Boot: 1, First: 1, Count: 9, Bitmap: []byte{0xFF, 0x80}})
+	for _, tc := range []struct {
+		name string
+		body []byte
+		want error
+	}{
+		{"no flags", nil, ErrMalformed},
+		{"entry cut in its address", cat([]byte{0}, entry[:3]), ErrMalformed},
+		{"entry cut in its counters", cat([]byte{0}, entry[:10]), ErrMalformed},
+		{"entry cut in its bitmap", cat([]byte{0}, entry[:len(entry)-1]), ErrMalformed},
+		{"trailing byte", cat([]byte{0}, entry, []byte{1}), ErrAddress},
+		{"count 0", cat([]byte{0}, entry[:len(entry)-4], []byte{0, 0}), ErrMalformed},
+		{"count over the span", cat([]byte{0}, entry[:len(entry)-4], []byte{0x02, 0x01}, make([]byte, 65)), ErrMalformed},
+		{"origin missing", cat([]byte{0, 0}, make([]byte, 10)), ErrAddress},
+		{"partial without its cutoff", []byte{DigestFlagPartial, 0, 0, 1}, ErrMalformed},
+	} {
+		var p Packet
+		err := p.Decode(cat(hdr(), rawMsg(TypeDigest, tc.body...)))
+		if !errors.Is(err, tc.want) {
+			t.Errorf("%s: err = %v, want %v", tc.name, err, tc.want)
+		}
+	}
 }
