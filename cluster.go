@@ -59,6 +59,11 @@ type Stats struct {
 
 	// Multicast counts multicast discovery's work (all zero when it is off).
 	Multicast MulticastStats
+
+	// Streams counts the streams of Send and Publish; Publish, Publish's
+	// dissemination (all zero when streams are off).
+	Streams StreamStats
+	Publish PublishStats
 }
 
 const (
@@ -111,6 +116,8 @@ type Cluster struct {
 	droppedMalformedEarly    atomic.Uint64
 	droppedWrongClusterEarly atomic.Uint64
 	warnedRounds             uint64 // join rounds already warned about (loop only)
+
+	streams streamLayer // Send, Publish (stream.go, publish.go)
 }
 
 type statusSub struct {
@@ -142,6 +149,7 @@ func New(cfg Config) (*Cluster, error) {
 	}
 	cfg.InitialHosts = append([]string(nil), cfg.InitialHosts...)
 	cfg.Limits = cfg.Limits.withDefaults()
+	cfg.streamDefaults()
 	c := &Cluster{
 		cfg:  cfg,
 		log:  newLevelLogger(cfg.Logger, cfg.LogThreshold),
@@ -181,6 +189,7 @@ func (c *Cluster) Start(ctx context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if err != nil {
+		c.abortStreams()
 		if c.state == clusterStarting {
 			c.state = clusterNew
 		}
@@ -196,11 +205,15 @@ func (c *Cluster) start(ctx context.Context) error {
 		if !ok {
 			return fmt.Errorf("smudge: start: bad listen IP %v", c.cfg.ListenIP)
 		}
-		udp, err := NewUDPTransport(netip.AddrPortFrom(ip.Unmap(), uint16(c.cfg.ListenPort)))
+		udp, err := c.bindUDPAndStreams(netip.AddrPortFrom(ip.Unmap(), uint16(c.cfg.ListenPort)))
 		if err != nil {
 			return err // "smudge: bind udp ADDR: ..."
 		}
 		tr = udp
+	}
+	if err := c.prepareStreams(tr); err != nil {
+		tr.Close()
+		return err
 	}
 	self, err := advertiseAddr(c.cfg.AdvertiseAddr, tr.LocalAddr())
 	if err != nil {
@@ -251,6 +264,7 @@ func (c *Cluster) start(ctx context.Context) error {
 	c.wg.Add(2)
 	go c.readLoop(tr)
 	go c.run(e)
+	c.startStreams(self)
 	c.mu.Unlock()
 	c.log.logf(LogInfo, "smudge: listening on %v as %v in cluster %q", tr.LocalAddr(), self, c.cfg.ClusterName)
 	discovering := c.startMulticast(tr, self) // logs what it does, or why not
@@ -560,6 +574,7 @@ func (c *Cluster) Shutdown() error {
 	tr := c.transport
 	c.mu.Unlock()
 	close(c.stop)
+	c.stopStreams()
 	err := tr.Close()
 	if m := c.mcast.Load(); m != nil {
 		m.close()
@@ -670,6 +685,7 @@ func (c *Cluster) Stats() Stats {
 	if m := c.mcast.Load(); m != nil {
 		s.Multicast = m.stats()
 	}
+	s.Streams, s.Publish = c.streams.stats(), c.streams.publishStats()
 	s.DroppedEarly = s.DroppedPlaintext + s.DroppedSealed + s.DroppedUnauthentic + c.droppedMalformedEarly.Load() + c.droppedWrongClusterEarly.Load()
 	return s
 }

@@ -317,6 +317,31 @@ type Config struct {
 	// Cluster.SetMeta. Empty by default.
 	Meta []byte
 
+	// MaxMessageBytes is the longest payload of Send and Publish, which
+	// travel over streams: TCP connections to the member's listen IP and
+	// port (the UDP port, over TCP). SMUDGE_MAX_MESSAGE_BYTES, default
+	// 1 MiB (1048576), at least 1 KiB, at most 256 MiB; 0 means the
+	// default.
+	MaxMessageBytes int
+
+	// GossipGroup is how many random live members Publish's burst sends a
+	// publication to: the origin at once, then every member once, on first
+	// receipt. SMUDGE_GOSSIP_GROUP, default 5, at most 64; 0 means the
+	// default.
+	GossipGroup int
+
+	// PublishTTL is how long a publication is passed on and repaired, and
+	// its id remembered (a minute more). SMUDGE_PUBLISH_TTL (Go duration),
+	// default 10m, between 1s and 24h; 0 means the default.
+	PublishTTL time.Duration
+
+	// StateDir is a directory, created if need be, where the node keeps
+	// what must survive a restart: the ids of recent publications, so that
+	// none is delivered twice. One node per directory. Empty: nothing is
+	// kept (a restarted node still never delivers a publication older
+	// than itself). SMUDGE_STATE_DIR.
+	StateDir string
+
 	// Limits bounds every table and queue fed by the network. The zero
 	// value means the defaults.
 	Limits Limits
@@ -343,6 +368,9 @@ func DefaultConfig() Config {
 		MaxPacketBytes:            DefaultMaxPacketBytes,
 		BroadcastTTL:              DefaultBroadcastTTL,
 		LogThreshold:              DefaultLogLevel,
+		MaxMessageBytes:           DefaultMaxMessageBytes,
+		GossipGroup:               DefaultGossipGroup,
+		PublishTTL:                DefaultPublishTTL,
 	}
 }
 
@@ -552,6 +580,7 @@ func parseEnv(lookup func(string) (string, bool)) (Config, []envError) {
 		}
 	}
 
+	errs = append(errs, parseStreamEnv(get, &c)...)
 	return c, errs
 }
 
@@ -790,6 +819,7 @@ func (c Config) Validate() error {
 	if len(c.Meta) > MaxMetaBytes {
 		errs = append(errs, fmt.Errorf("Meta is %d bytes: at most %d", len(c.Meta), MaxMetaBytes))
 	}
+	errs = append(errs, c.validateStreams()...)
 	return errors.Join(errs...)
 }
 

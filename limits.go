@@ -47,6 +47,29 @@ type Limits struct {
 	// ListenerBacklog bounds the events waiting for each listener
 	// (Stats.ListenerEventsDropped). Default 65536.
 	ListenerBacklog int
+
+	// MaxInboundStreams bounds the streams (Send, Publish) served at once;
+	// more are closed at once (Stats.Streams.Refused). Default 64.
+	MaxInboundStreams int
+	// StreamTimeout bounds every stream, in and out: a request not read
+	// whole within it is dropped (Stats.Streams.DroppedTimeout), so a slow
+	// sender holds a slot no longer; a Send not answered within it fails.
+	// Default 10s.
+	StreamTimeout time.Duration
+	// MaxPendingMessageBytes bounds the payload bytes received and waiting
+	// for listeners or Publish's driver (past it requests are answered busy:
+	// Stats.Streams.Busy, Stats.Publish.InputDrops), and separately the
+	// bytes waiting to be sent by Publish (Stats.Publish.QueueDrops).
+	// Default 64 MiB.
+	MaxPendingMessageBytes int64
+	// MaxPublications bounds the publication ids remembered (unexpired, and
+	// for a minute after); past it new publications are refused
+	// (ErrPublishFull, Stats.Publish.Refused). Default 65536.
+	MaxPublications int
+	// MaxStoredPublicationBytes bounds the payloads of publications held
+	// for repair; past it the oldest are dropped (Stats.Publish.Evicted),
+	// their ids kept. Default 64 MiB.
+	MaxStoredPublicationBytes int
 }
 
 // Default limits.
@@ -75,6 +98,7 @@ func (l Limits) withDefaults() Limits {
 	if l.TombstoneTTL <= 0 {
 		l.TombstoneTTL = swim.DefaultTombstoneTTL
 	}
+	l.streamDefaults()
 	return l
 }
 
