@@ -7,7 +7,9 @@ import (
 	"io"
 	"math"
 	"os"
+	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -58,11 +60,32 @@ func runSim(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	tuneGC(o.n)
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			fmt.Fprintf(stderr, "smudge sim: %v\n", err)
+			return exitError
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintf(stderr, "smudge sim: %v\n", err)
+			return exitError
+		}
+	}
 	start := time.Now()
 	res, err := sc.Run()
+	if o.cpuProfile != "" {
+		pprof.StopCPUProfile()
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "smudge sim: %v\n", err)
 		return exitError
+	}
+	if o.memProfile != "" {
+		if err := writeHeapProfile(o.memProfile); err != nil {
+			fmt.Fprintf(stderr, "smudge sim: %v\n", err)
+			return exitError
+		}
 	}
 	r := res.Report
 	r.Wall = &sim.Wall{Seconds: time.Since(start).Seconds(), PeakRSSMiB: peakRSSMiB()}
@@ -82,6 +105,21 @@ func runSim(args []string, stdout, stderr io.Writer) int {
 		return exitError
 	}
 	return exitOK
+}
+
+// writeHeapProfile writes the live heap at the end of the run (the
+// simulation is still referenced, so its engines are in it).
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	runtime.GC()
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		f.Close()
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return f.Close()
 }
 
 func writePlot(path string, r *sim.Report, title string) error {
@@ -114,6 +152,7 @@ type simOptions struct {
 	crashAt, pauseAt, partAt    []string
 	json, progress              bool
 	plot, trace                 string
+	cpuProfile, memProfile      string
 	suspicionMult, indirect     int
 }
 
@@ -157,6 +196,8 @@ func parseSimFlags(args []string, stderr io.Writer) (*simOptions, error) {
 	fs.StringVar(&o.plot, "plot", "", "write an SVG `file` of the fraction of nodes aware of each crash and broadcast over time")
 	fs.StringVar(&o.trace, "trace", "", "write the event log to `file` (every status change and delivery at every node: large)")
 	fs.BoolVar(&o.progress, "progress", false, "report progress on standard error")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to `file` (go tool pprof)")
+	fs.StringVar(&o.memProfile, "memprofile", "", "write a heap profile at the end of the run to `file` (go tool pprof)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: smudge sim [flags]\n\n"+
 			"Simulates a cluster of smudge nodes on a virtual network and clock, deterministically\n"+

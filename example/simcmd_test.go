@@ -118,3 +118,19 @@ func TestSimDefaultsLeaveTimeForTheJoinStorm(t *testing.T) {
 	}
 	assert.True(t, strings.HasPrefix(o.title(), "smudge sim: 10000 nodes"))
 }
+
+func TestSimProfiles(t *testing.T) {
+	dir := t.TempDir()
+	cpu, mem := filepath.Join(dir, "cpu.pprof"), filepath.Join(dir, "mem.pprof")
+	code, _, errOut := simRun(t, "-n", "20", "-duration", "10s", "-cpuprofile", cpu, "-memprofile", mem)
+	require.Equal(t, exitOK, code, errOut)
+	for _, p := range []string{cpu, mem} {
+		b, err := os.ReadFile(p)
+		require.NoError(t, err)
+		require.Greater(t, len(b), 2, p)
+		assert.Equal(t, []byte{0x1f, 0x8b}, b[:2], "%s: a gzipped pprof profile", p)
+	}
+	code, _, errOut = simRun(t, "-n", "5", "-duration", "5s", "-cpuprofile", filepath.Join(dir, "no", "such", "dir"))
+	assert.Equal(t, exitError, code)
+	assert.Contains(t, errOut, "no such file or directory")
+}
