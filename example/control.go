@@ -21,12 +21,14 @@ import (
 
 // agentOptions are the agent's settings that are not the library's.
 type agentOptions struct {
-	control string // unix socket path of the control endpoint; "" = none
+	control string       // unix socket path of the control endpoint; "" = none
+	checks  checkOptions // the check agent (checkagent.go)
 }
 
 func (a *agentOptions) register(fs *flag.FlagSet) {
 	fs.StringVar(&a.control, "control", os.Getenv(envControl),
 		"`path` of a unix socket for local control (`smudge keys`); only this user may use it ($"+envControl+")")
+	a.checks.register(fs)
 }
 
 // envControl is the environment variable for -control.

@@ -6,6 +6,7 @@
 //
 //	smudge [-node ADDR]... [-port N] [-hbf MILLIS] [-listen-ip IP]
 //	       [-advertise ADDR] [-cluster NAME] [-log-level LEVEL]
+//	       [-bind ADDR] [-peers ADDRS] [-gossip-group N] [-cli-bind ADDR] [-no-cli] [-allow-actions]  (checkagent.go)
 //
 // Every setting defaults to its SMUDGE_* environment variable (see
 // smudge.ConfigFromEnv), or to the library default; flags override the
@@ -29,6 +30,7 @@
 //
 //	smudge keys ...                        manage a running agent's encryption keys (see keys.go)
 //	smudge local-check -file FILE [-json]  run a checks file on this node, actions not run
+//	smudge check -file FILE [-json] ...    run a checks file on every node, through an agent (checkcmd.go)
 //	smudge sim [-n N] [-loss F] ...        simulate a cluster, deterministically; -h for the flags (simcmd.go)
 //
 // Exit status: 0 after a graceful leave (or -h), 1 if the node cannot start
@@ -71,6 +73,9 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "local-check" {
 		os.Exit(runLocalCheck(os.Args[2:], os.Stdin, os.Stdout, os.Stderr))
 	}
+	if len(os.Args) > 1 && os.Args[1] == "check" {
+		os.Exit(runCheck(os.Args[2:], os.Stdout, os.Stderr))
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	os.Exit(run(ctx, stop, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
@@ -84,6 +89,9 @@ func run(ctx context.Context, stopSignals func(), args []string, stdin io.Reader
 	cfg, err := parseConfig(args, stderr, &agent)
 	if errors.Is(err, flag.ErrHelp) {
 		return exitOK
+	}
+	if err == nil {
+		err = agent.checks.apply(&cfg) // -bind, -peers, -gossip-group (checkagent.go)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "smudge: %v\n", err)
@@ -108,6 +116,7 @@ func run(ctx context.Context, stopSignals func(), args []string, stdin io.Reader
 	}
 
 	warnIfExposed(cfg, c, stderr)
+	defer agent.checks.start(c, cfg, out, stderr)() // runs checks batches; serves smudge check
 	stopControl, err := agent.startControl(c)
 	if err != nil {
 		fmt.Fprintf(stderr, "smudge: %v\n", err)
