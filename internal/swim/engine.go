@@ -122,6 +122,11 @@ type Stats struct {
 	DroppedProbeLimit    uint64 // ping-reqs past MaxPendingProbes
 	DroppedReplayedBcast uint64 // broadcasts older than what was already forgotten
 	SyncsSkipped         uint64 // join answers not sent (MaxSyncsPerPeriod)
+	TimerCompactions     uint64 // times the timer heap was rid of cancelled timers
+	DroppedIncJump       uint64 // packets and updates claiming an incarnation too far above the known one
+	DroppedRelayUnknown  uint64 // ping-reqs for a target that is not a member
+	SyncsDeferred        uint64 // join answers held until the joiner acked a ping (anti-amplification)
+	PendingTimers        int    // timers in the heap, cancelled ones included
 	CurrentProbeTimeout  time.Duration
 	CurrentEmitLimit     int
 	CurrentSuspicionTime time.Duration
@@ -135,6 +140,9 @@ var (
 	ErrLeaving           = errors.New("swim: node is leaving")
 	ErrSelf              = errors.New("swim: that is this node")
 	ErrMetaTooLarge      = errors.New("swim: metadata larger than wire.MaxMetaBytes")
+	// ErrIncarnationExhausted: the incarnation is at its 32-bit top and
+	// cannot be raised to carry a change; restart the node.
+	ErrIncarnationExhausted = errors.New("swim: incarnation at its maximum")
 )
 
 // member is one entry of the member table. A node keeps one per member, so
@@ -157,6 +165,8 @@ type member struct {
 	nextNotice  int64           // rate limit for telling it what we think of it
 	rttMicros   int32           // last direct round trip; 0 if none yet
 	backoffExp  uint8           // dead re-probe interval: ProbeInterval << backoffExp, capped
+	verified    bool            // it acked a ping sent to its address: answers to it cannot be reflected
+	syncOwed    bool            // it asked to join before it was verified: send the member list then
 }
 
 // metaData is a member's metadata, shared by the member and the updates
@@ -362,6 +372,7 @@ func (e *Engine) NumLive() int { return e.live + 1 }
 func (e *Engine) Stats() Stats {
 	s := e.stats
 	s.QueuedGossip = e.queue.len
+	s.PendingTimers = len(e.timers)
 	s.CurrentProbeTimeout = e.rtt.timeout()
 	s.CurrentEmitLimit = e.emitLimit()
 	s.CurrentSuspicionTime = e.suspicionTimeout()
@@ -463,13 +474,13 @@ func (e *Engine) sendJoins(now time.Time) {
 		*p = probe{seq: e.nextSeq(), addr: a, sentAt: now, join: true}
 		e.probes[p.seq] = p
 		e.sendPing(now, a, netip.AddrPort{}, p.seq, wire.PingFlagJoin, e.find(a), true)
-		e.timers.push(timer{at: now.Add(e.rtt.timeout()), kind: timerProbe, seq: p.seq})
+		e.schedule(timer{at: now.Add(e.rtt.timeout()), kind: timerProbe, seq: p.seq})
 	}
 	e.stats.JoinRounds++
 	e.joinBackoff = min(max(2*e.joinBackoff, e.cfg.ProbeInterval), maxJoinBackoff)
 	e.joinGen++
 	e.joinPending = true
-	e.timers.push(timer{at: now.Add(e.joinBackoff), kind: timerJoin, seq: e.joinGen})
+	e.schedule(timer{at: now.Add(e.joinBackoff), kind: timerJoin, seq: e.joinGen})
 }
 
 // Announcement returns a packet for the caller to send to a multicast group:
@@ -483,7 +494,7 @@ func (e *Engine) Announcement(now time.Time) []byte {
 	p := e.newProbe()
 	*p = probe{seq: e.nextSeq(), sentAt: now, announce: true}
 	e.probes[p.seq] = p
-	e.timers.push(timer{at: now.Add(2 * e.cfg.ProbeInterval), kind: timerProbe, seq: p.seq})
+	e.schedule(timer{at: now.Add(2 * e.cfg.ProbeInterval), kind: timerProbe, seq: p.seq})
 	b := e.startPacket(0)
 	ping := wire.Message{Type: wire.TypePing, Seq: p.seq}
 	e.stats.Announcements++
@@ -592,7 +603,9 @@ func (e *Engine) Leave(now time.Time) {
 		return
 	}
 	e.leaving = true
-	e.inc++
+	if e.inc < math.MaxUint32 { // LEFT beats ALIVE at the same incarnation anyway
+		e.inc++
+	}
 	e.queue.addUpdate(e.selfUpdate())
 	e.event(Event{Kind: EventStatus, Member: e.selfMember(), Previous: StatusAlive})
 	fanout := max(8, 2*e.cfg.IndirectChecks)
@@ -622,7 +635,7 @@ func (e *Engine) Tick(now time.Time) {
 		case timerReprobe:
 			if t.m.gen == t.gen && t.m.status == StatusDead && !t.m.removed {
 				e.startProbe(now, t.m, 0, true)
-				e.timers.push(timer{at: now.Add(e.nextReprobe(t.m)), kind: timerReprobe, m: t.m, gen: t.m.gen})
+				e.schedule(timer{at: now.Add(e.nextReprobe(t.m)), kind: timerReprobe, m: t.m, gen: t.m.gen})
 			}
 		case timerRemove:
 			if t.m.gen == t.gen && !t.m.live() && !t.m.removed {
@@ -715,7 +728,7 @@ func (e *Engine) setState(now time.Time, m *member, st Status, inc uint32, sourc
 		if st == StatusSuspect && inc > prevInc {
 			// A new suspicion (the old one was refuted): a full timeout again.
 			m.gen++
-			e.timers.push(timer{at: e.lastProbeAt(now), kind: timerSuspect, m: m, gen: m.gen})
+			e.schedule(timer{at: e.lastProbeAt(now), kind: timerSuspect, m: m, gen: m.gen})
 		}
 		return
 	}
@@ -737,13 +750,13 @@ func (e *Engine) setState(now time.Time, m *member, st Status, inc uint32, sourc
 		if !m.inProbeList { // back from DEAD at a higher incarnation: probe it, so it can refute
 			e.insertProbe(m)
 		}
-		e.timers.push(timer{at: e.lastProbeAt(now), kind: timerSuspect, m: m, gen: m.gen})
+		e.schedule(timer{at: e.lastProbeAt(now), kind: timerSuspect, m: m, gen: m.gen})
 	case StatusDead:
 		m.backoffExp = 0
-		e.timers.push(timer{at: now.Add(e.cfg.ProbeInterval), kind: timerReprobe, m: m, gen: m.gen})
-		e.timers.push(timer{at: now.Add(e.cfg.RemoveDeadAfter), kind: timerRemove, m: m, gen: m.gen})
+		e.schedule(timer{at: now.Add(e.cfg.ProbeInterval), kind: timerReprobe, m: m, gen: m.gen})
+		e.schedule(timer{at: now.Add(e.cfg.RemoveDeadAfter), kind: timerRemove, m: m, gen: m.gen})
 	case StatusLeft:
-		e.timers.push(timer{at: now.Add(e.cfg.RemoveDeadAfter), kind: timerRemove, m: m, gen: m.gen})
+		e.schedule(timer{at: now.Add(e.cfg.RemoveDeadAfter), kind: timerRemove, m: m, gen: m.gen})
 	}
 	e.event(Event{Kind: EventStatus, Member: e.snapshot(m), Previous: prev})
 }
@@ -758,6 +771,20 @@ func (e *Engine) nextReprobe(m *member) time.Duration {
 		return 2 * d
 	}
 	return limit
+}
+
+// MaxIncarnationJump bounds how far above the incarnation known here a
+// packet header or an update may put a member's (this node's included). A
+// member raises its own by one per refutation, and a restarted one starts
+// from the clock, so real jumps are small; a claim of more is a forgery or a
+// corruption, and believing it could push the member's incarnation to the
+// top of its 32 bits, where it could no longer refute.
+const MaxIncarnationJump = 1 << 24
+
+// incJump reports whether claimed is too far above known (0 means unknown:
+// a member added by address only).
+func incJump(known, claimed uint32) bool {
+	return known != 0 && claimed > known && claimed-known > MaxIncarnationJump
 }
 
 func supersedes(inc uint32, st Status, curInc uint32, cur Status) bool {
@@ -783,6 +810,9 @@ func (e *Engine) heardFrom(now time.Time, addr netip.AddrPort, inc uint32, gossi
 		if gossip {
 			e.queue.addUpdate(e.updateMsg(m))
 		}
+	} else if incJump(m.inc, inc) {
+		e.stats.DroppedIncJump++
+		return nil
 	} else if inc > m.inc {
 		e.setState(now, m, StatusAlive, inc, addr)
 		e.learnMeta(m, self)
@@ -814,6 +844,10 @@ func (e *Engine) applyUpdate(now time.Time, u *wire.Message, gossip bool) (refut
 		if e.leaving || u.Incarnation < e.inc || (u.Incarnation == e.inc && u.Status == StatusAlive) {
 			return false
 		}
+		if incJump(e.inc, u.Incarnation) || u.Incarnation == math.MaxUint32 {
+			e.stats.DroppedIncJump++ // never refute past the top: it would wrap to 0
+			return false
+		}
 		e.inc = u.Incarnation + 1
 		e.queue.addUpdate(e.selfUpdate())
 		e.stats.Refutations++
@@ -842,6 +876,10 @@ func (e *Engine) applyUpdate(now time.Time, u *wire.Message, gossip bool) (refut
 	}
 	if !supersedes(u.Incarnation, u.Status, m.inc, m.status) {
 		e.learnMeta(m, u)
+		return false
+	}
+	if incJump(m.inc, u.Incarnation) {
+		e.stats.DroppedIncJump++
 		return false
 	}
 	source := u.Source
@@ -912,6 +950,9 @@ func (e *Engine) SetMeta(now time.Time, meta []byte) error {
 	if e.leaving {
 		return ErrLeaving
 	}
+	if e.inc == math.MaxUint32 {
+		return ErrIncarnationExhausted
+	}
 	e.meta = newMetaData(meta)
 	e.inc++
 	e.queue.addUpdate(e.selfUpdate())
@@ -972,6 +1013,11 @@ func (e *Engine) nextSeq() uint32 {
 }
 
 func (e *Engine) startProbe(now time.Time, m *member, flags uint8, reprobe bool) {
+	e.startProbeGossip(now, m, flags, reprobe, true)
+}
+
+// startProbeGossip is startProbe, with gossip piggybacked or not.
+func (e *Engine) startProbeGossip(now time.Time, m *member, flags uint8, reprobe, gossip bool) {
 	p := e.newProbe()
 	*p = probe{seq: e.nextSeq(), target: m, addr: m.addr, sentAt: now, reprobe: reprobe}
 	e.probes[p.seq] = p
@@ -982,8 +1028,8 @@ func (e *Engine) startProbe(now time.Time, m *member, flags uint8, reprobe bool)
 	if !m.metaFresh {
 		flags |= wire.PingFlagWantSelf
 	}
-	e.sendPing(now, m.addr, target, p.seq, flags, m, true)
-	e.timers.push(timer{at: now.Add(e.rtt.timeout()), kind: timerProbe, seq: p.seq})
+	e.sendPing(now, m.addr, target, p.seq, flags, m, gossip)
+	e.schedule(timer{at: now.Add(e.rtt.timeout()), kind: timerProbe, seq: p.seq})
 	e.stats.ProbesSent++
 }
 
@@ -1050,7 +1096,7 @@ func (e *Engine) probeTimeout(now time.Time, seq uint32) {
 			e.emit(r.addr, e.piggyback(b, now, r.addr))
 		}
 		e.sendPing(now, m.addr, m.addr, seq, 0, m, false) // it did not answer the first
-		e.timers.push(timer{at: now.Add(2 * e.rtt.timeout()), kind: timerProbe, seq: seq})
+		e.schedule(timer{at: now.Add(2 * e.rtt.timeout()), kind: timerProbe, seq: seq})
 		return
 	}
 	confirm, gen := p.confirm, p.gen
@@ -1089,7 +1135,7 @@ func (e *Engine) confirmProbe(now time.Time, m *member) {
 	*p = probe{seq: e.nextSeq(), target: m, addr: m.addr, sentAt: now, confirm: true, gen: m.gen}
 	e.probes[p.seq] = p
 	e.sendPing(now, m.addr, m.addr, p.seq, 0, m, false)
-	e.timers.push(timer{at: now.Add(e.rtt.timeout()), kind: timerProbe, seq: p.seq})
+	e.schedule(timer{at: now.Add(e.rtt.timeout()), kind: timerProbe, seq: p.seq})
 	e.stats.ProbesSent++
 }
 
@@ -1239,10 +1285,10 @@ func (e *Engine) Receive(now time.Time, from netip.AddrPort, data []byte) {
 				e.stats.DroppedMisdirected++
 				continue
 			}
-			e.answerPing(now, reply, sender, m)
+			e.answerPing(now, reply, sender, m, len(data))
 			answered = true
 		case wire.TypeAck:
-			e.handleAck(now, m.Seq)
+			e.handleAck(now, m.Seq, sender, from)
 		case wire.TypePingReq:
 			e.relayPing(now, reply, m)
 		}
@@ -1266,7 +1312,20 @@ func (e *Engine) Receive(now time.Time, from netip.AddrPort, data []byte) {
 	}
 }
 
-func (e *Engine) answerPing(now time.Time, reply netip.AddrPort, sender *member, ping *wire.Message) {
+// maxUnverifiedAnswer bounds the bytes answered to a ping from a sender
+// not yet verified, as a multiple of the ping's size: a forged source
+// address must not turn this node into an amplifier.
+const maxUnverifiedAnswer = 3
+
+// answerPing acks a ping of reqLen bytes. To a sender that has not yet
+// proved it receives at its address (verified), the answer is at most
+// maxUnverifiedAnswer times the ping, and a join is answered with the member
+// list only once it has acked a ping of this node's (sent at once).
+func (e *Engine) answerPing(now time.Time, reply netip.AddrPort, sender *member, ping *wire.Message, reqLen int) {
+	limit := e.cfg.MaxPacketBytes
+	if !sender.verified {
+		limit = min(limit, maxUnverifiedAnswer*reqLen)
+	}
 	b := e.startPacket(0)
 	ack := wire.Message{Type: wire.TypeAck, Seq: ping.Seq}
 	b = ack.AppendTo(b)
@@ -1286,16 +1345,36 @@ func (e *Engine) answerPing(now time.Time, reply netip.AddrPort, sender *member,
 				break
 			}
 		}
-		b = e.appendRepairs(b, now, d, sender.addr, (e.cfg.MaxPacketBytes-len(b))/2)
+		b = e.appendRepairs(b, now, d, sender.addr, (limit-len(b))/2)
 	}
-	e.emit(reply, e.piggyback(b, now, reply))
-	if ping.Flags&wire.PingFlagJoin != 0 {
-		if e.syncTokens > 0 {
-			e.syncTokens--
-			e.sendSync(reply)
-		} else {
-			e.stats.SyncsSkipped++
-		}
+	e.emit(reply, e.piggybackUpTo(b, now, reply, limit))
+	if ping.Flags&wire.PingFlagJoin == 0 {
+		return
+	}
+	switch {
+	case e.syncTokens == 0:
+		e.stats.SyncsSkipped++
+	case sender.verified:
+		e.syncTokens--
+		e.sendSync(reply)
+	case !sender.syncOwed:
+		e.syncTokens--
+		sender.syncOwed = true
+		e.stats.SyncsDeferred++
+		e.startProbeGossip(now, sender, 0, !sender.live(), false) // small: it may be a forged address
+	}
+}
+
+// verify records that m acked a ping sent to its address, and sends it the
+// member list it asked for before.
+func (e *Engine) verify(m *member) {
+	if m.verified {
+		return
+	}
+	m.verified = true
+	if m.syncOwed {
+		m.syncOwed = false
+		e.sendSync(m.addr)
 	}
 }
 
@@ -1322,11 +1401,19 @@ func (e *Engine) sendSync(to netip.AddrPort) {
 	}
 }
 
-func (e *Engine) handleAck(now time.Time, seq uint32) {
+// handleAck takes an ack from sender, which arrived from the network
+// address from (invalid: sender's own address).
+func (e *Engine) handleAck(now time.Time, seq uint32, sender *member, from netip.AddrPort) {
 	p := e.probes[seq]
 	if p == nil {
 		e.stats.UnexpectedAcks++
 		return
+	}
+	if !from.IsValid() {
+		from = sender.addr
+	}
+	if p.addr == from {
+		e.verify(sender) // it saw our ping's seq: it receives at its address
 	}
 	if p.announce {
 		return // every member that heard it answers; the header taught us who
@@ -1343,7 +1430,7 @@ func (e *Engine) handleAck(now time.Time, seq uint32) {
 	if m := done.target; done.confirm && m != nil && !m.removed && m.status == StatusSuspect && m.gen == done.gen {
 		// It answered without refuting (its refutation is on its way, or
 		// was lost): give it another suspicion timeout.
-		e.timers.push(timer{at: e.lastProbeAt(now), kind: timerSuspect, m: m, gen: m.gen})
+		e.schedule(timer{at: e.lastProbeAt(now), kind: timerSuspect, m: m, gen: m.gen})
 	}
 	if !done.indirect {
 		rtt := now.Sub(done.sentAt)
@@ -1366,11 +1453,15 @@ func (e *Engine) relayPing(now time.Time, requester netip.AddrPort, req *wire.Me
 		e.stats.DroppedProbeLimit++
 		return
 	}
+	if e.find(req.Target) == nil { // never ping an address that is not a member for whoever asks
+		e.stats.DroppedRelayUnknown++
+		return
+	}
 	p := e.newProbe()
 	*p = probe{seq: e.nextSeq(), addr: req.Target, sentAt: now, relay: true, requester: requester, reqSeq: req.Seq}
 	e.probes[p.seq] = p
 	e.sendPing(now, req.Target, req.Target, p.seq, 0, e.find(req.Target), false) // it did not answer the requester
-	e.timers.push(timer{at: now.Add(e.rtt.timeout()), kind: timerProbe, seq: p.seq})
+	e.schedule(timer{at: now.Add(e.rtt.timeout()), kind: timerProbe, seq: p.seq})
 }
 
 // ---- broadcasts ----
@@ -1455,7 +1546,15 @@ func (e *Engine) startPacket(flags uint8) []byte {
 }
 
 func (e *Engine) piggyback(b []byte, now time.Time, to netip.AddrPort) []byte {
-	b, expired := e.queue.fill(b, e.cfg.MaxPacketBytes-len(b), now, e.emitLimit(), e.cfg.BroadcastTTL, to)
+	return e.piggybackUpTo(b, now, to, e.cfg.MaxPacketBytes)
+}
+
+// piggybackUpTo fills b with gossip up to limit bytes in all.
+func (e *Engine) piggybackUpTo(b []byte, now time.Time, to netip.AddrPort, limit int) []byte {
+	if len(b) >= limit {
+		return b
+	}
+	b, expired := e.queue.fill(b, limit-len(b), now, e.emitLimit(), e.cfg.BroadcastTTL, to)
 	e.stats.BroadcastsExpired += uint64(expired)
 	return b
 }

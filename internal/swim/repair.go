@@ -43,7 +43,9 @@ func (e *Engine) retainWindow() time.Duration { return e.repairWindow() * 5 / 4 
 // longer lists only the newest broadcasts (DigestFlagPartial).
 func (e *Engine) digestBudget() int { return e.cfg.MaxPacketBytes / 4 }
 
-func keyOf(m *wire.Message) bcastKey { return bcastKey{origin: m.Subject, boot: m.Boot, index: m.Index} }
+func keyOf(m *wire.Message) bcastKey {
+	return bcastKey{origin: m.Subject, boot: m.Boot, index: m.Index}
+}
 
 // retain keeps msg, delivered or sent at now with age ageMillis, for the
 // repair round. Past MaxRetainedBroadcasts the oldest is forgotten.

@@ -48,22 +48,69 @@ func (h *timerHeap) pop() timer {
 	s[0] = s[n]
 	s[n] = timer{}
 	s = s[:n]
-	i := 0
+	s.down(0)
+	*h = s
+	return top
+}
+
+// schedule adds t. Timers cancelled by a status change (or an answered
+// probe, or a later join round) stay in the heap until they are due; when
+// they come to outnumber the live ones, the heap is compacted, so that its
+// size follows the members and probes, not the rate of status changes.
+func (e *Engine) schedule(t timer) {
+	e.timers.push(t)
+	if limit := 4*(len(e.order)+len(e.probes)) + 64; len(e.timers) > limit {
+		e.compactTimers()
+	}
+}
+
+// timerLive reports whether t would still act when due.
+func (e *Engine) timerLive(t *timer) bool {
+	switch t.kind {
+	case timerProbe:
+		return e.probes[t.seq] != nil
+	case timerJoin:
+		return t.seq == e.joinGen
+	default:
+		return t.m != nil && !t.m.removed && t.m.gen == t.gen
+	}
+}
+
+// compactTimers drops the cancelled timers and restores the heap order.
+func (e *Engine) compactTimers() {
+	h := e.timers
+	n := 0
+	for i := range h {
+		if e.timerLive(&h[i]) {
+			h[n] = h[i]
+			n++
+		}
+	}
+	clear(h[n:])
+	h = h[:n]
+	for i := n/2 - 1; i >= 0; i-- {
+		h.down(i)
+	}
+	e.timers = h
+	e.stats.TimerCompactions++
+}
+
+// down restores the heap order below i.
+func (h timerHeap) down(i int) {
+	n := len(h)
 	for {
 		l := 2*i + 1
 		if l >= n {
-			break
+			return
 		}
 		c := l
-		if r := l + 1; r < n && s[r].at.Before(s[l].at) {
+		if r := l + 1; r < n && h[r].at.Before(h[l].at) {
 			c = r
 		}
-		if !s[c].at.Before(s[i].at) {
-			break
+		if !h[c].at.Before(h[i].at) {
+			return
 		}
-		s[i], s[c] = s[c], s[i]
+		h[i], h[c] = h[c], h[i]
 		i = c
 	}
-	*h = s
-	return top
 }
