@@ -51,6 +51,20 @@ var (
 	ErrTooMany = errors.New("liveness: too many decommissioned ids")
 )
 
+// decommissionedError is New's error for a node whose id is decommissioned.
+type decommissionedError struct {
+	id   string
+	at   time.Time
+	file string
+}
+
+func (e *decommissionedError) Error() string {
+	return fmt.Sprintf("liveness: this node's id %q is decommissioned (since %s, recorded in %s): a decommissioned node does not rejoin the cluster; give it another id",
+		e.id, e.at.Local().Format(time.DateTime), e.file)
+}
+
+func (e *decommissionedError) Is(target error) bool { return target == ErrDecommissioned }
+
 // Config configures a Store. ID is required.
 type Config struct {
 	// ID is this node's id: unique in the cluster, 1 to MaxIDBytes bytes,
@@ -232,7 +246,7 @@ type Store struct {
 func newStore(c cluster, clusterName string, maxBroadcast int, cfg Config, clk clock) (*Store, error) {
 	cfg = cfg.withDefaults()
 	if err := ValidateID(cfg.ID); err != nil {
-		return nil, fmt.Errorf("liveness: ID: %w", err)
+		return nil, err
 	}
 	if cfg.Token != "" && len(cfg.Token) < MinTokenBytes {
 		return nil, fmt.Errorf("liveness: the token is %d bytes: use at least %d (for example: head -c 24 /dev/urandom | base64)", len(cfg.Token), MinTokenBytes)
@@ -247,8 +261,7 @@ func newStore(c cluster, clusterName string, maxBroadcast int, cfg Config, clk c
 			return nil, err
 		}
 		if t, ok := set[cfg.ID]; ok {
-			return nil, fmt.Errorf("%w: id %q was decommissioned (learned at %s, recorded in %s); a decommissioned node does not rejoin: give it another id",
-				ErrDecommissioned, cfg.ID, t.Local().Format(time.DateTime), filepath.Join(cfg.StateDir, StateFile))
+			return nil, &decommissionedError{id: cfg.ID, at: t, file: filepath.Join(cfg.StateDir, StateFile)}
 		}
 	}
 	s := &Store{

@@ -325,7 +325,7 @@ func TestStatePersistsAcrossRestart(t *testing.T) {
 	// Node 2 started again, with its state: it refuses at once.
 	_, err := net.tryAdd(2, cfg(2))
 	require.ErrorIs(t, err, ErrDecommissioned)
-	assert.Contains(t, err.Error(), `id "2" was decommissioned`)
+	assert.Contains(t, err.Error(), `this node's id "2" is decommissioned (since `)
 	assert.Contains(t, err.Error(), filepath.Join(cfg(2).StateDir, StateFile))
 
 	// Node 1 restarted remembers, and tells a newcomer.
