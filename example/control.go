@@ -21,14 +21,16 @@ import (
 
 // agentOptions are the agent's settings that are not the library's.
 type agentOptions struct {
-	control string       // unix socket path of the control endpoint; "" = none
-	checks  checkOptions // the check agent (checkagent.go)
+	control  string          // unix socket path of the control endpoint; "" = none
+	checks   checkOptions    // the check agent (checkagent.go)
+	liveness livenessOptions // the liveness store and its HTTP API (liveness.go)
 }
 
 func (a *agentOptions) register(fs *flag.FlagSet) {
 	fs.StringVar(&a.control, "control", os.Getenv(envControl),
 		"`path` of a unix socket for local control (`smudge keys`); only this user may use it ($"+envControl+")")
 	a.checks.register(fs)
+	a.liveness.register(fs)
 }
 
 // envControl is the environment variable for -control.

@@ -7,6 +7,7 @@
 //	smudge [-node ADDR]... [-port N] [-hbf MILLIS] [-listen-ip IP]
 //	       [-advertise ADDR] [-cluster NAME] [-log-level LEVEL]
 //	       [-bind ADDR] [-peers ADDRS] [-gossip-group N] [-cli-bind ADDR] [-no-cli] [-allow-actions]  (checkagent.go)
+//	       [-id ID [-http ADDR] [-liveness-token T] [-state-dir DIR]] [-join ADDR]  (liveness.go)
 //
 // Every setting defaults to its SMUDGE_* environment variable (see
 // smudge.ConfigFromEnv), or to the library default; flags override the
@@ -106,6 +107,12 @@ func run(ctx context.Context, stopSignals func(), args []string, stdin io.Reader
 	}
 	c.AddStatusListener(statusPrinter{out})
 	c.AddBroadcastListener(broadcastPrinter{out})
+	stopLiveness, err := agent.liveness.start(c, stderr) // before Start: a decommissioned id must not join
+	if err != nil {
+		fmt.Fprintf(stderr, "smudge: %v\n", err)
+		return exitError
+	}
+	defer stopLiveness()
 
 	startCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	err = c.Start(startCtx)
@@ -129,6 +136,9 @@ func run(ctx context.Context, stopSignals func(), args []string, stdin io.Reader
 
 	select {
 	case <-c.Done():
+		if agent.liveness.decommissioned(stderr) {
+			return exitOK
+		}
 		fmt.Fprintln(stderr, "smudge: the node stopped")
 		return exitError
 	case <-ctx.Done():
