@@ -193,7 +193,7 @@ func newPublisher(c *Cluster, self netip.AddrPort, ids *idStore) *publisher {
 	fc := flood.Config{
 		Self:              self,
 		Fanout:            c.cfg.GossipGroup,
-		RepairInterval:    2 * c.cfg.HeartbeatInterval,
+		RepairInterval:    max(c.cfg.HeartbeatInterval/2, 10*time.Millisecond),
 		MaxRepairInterval: maxRepairInterval,
 		Grace:             publishGrace,
 		MaxTTL:            maxPublishTTL,

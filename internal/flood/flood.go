@@ -108,7 +108,7 @@ type Record struct {
 // Defaults of the Config fields left zero.
 const (
 	DefaultFanout             = 5
-	DefaultRepairInterval     = 500 * time.Millisecond
+	DefaultRepairInterval     = 125 * time.Millisecond
 	DefaultMaxRepairInterval  = 30 * time.Second
 	DefaultGrace              = time.Minute
 	DefaultMaxTTL             = 24 * time.Hour
