@@ -126,6 +126,7 @@ type Stats struct {
 	DroppedIncJump       uint64 // packets and updates claiming an incarnation too far above the known one
 	DroppedRelayUnknown  uint64 // ping-reqs for a target that is not a member
 	SyncsDeferred        uint64 // join answers held until the joiner acked a ping (anti-amplification)
+	TombstoneRetries     uint64 // join pings sent to removed members' addresses (partition healing)
 	PendingTimers        int    // timers in the heap, cancelled ones included
 	CurrentProbeTimeout  time.Duration
 	CurrentEmitLimit     int
@@ -300,6 +301,8 @@ type Engine struct {
 	joinBackoff time.Duration
 	joinGen     uint32
 	joinPending bool // a round of join pings is scheduled
+
+	nextTombRetry time.Time // when to try a removed member's address next
 
 	queue      *gossipQueue
 	bcastIndex uint32
@@ -503,6 +506,24 @@ func (e *Engine) Announcement(now time.Time) []byte {
 	return u.AppendTo(b)
 }
 
+// TombstoneRetry is how often a node tries the address of one member it
+// removed for being DEAD (picked at random among those removed within
+// TombstoneTTL): if the member is alive after all, on the other side of a
+// partition that outlasted RemoveDeadAfter, the two sides meet again (each
+// tells the other it is dead here, each refutes, and the join answers and
+// gossip merge the views). It costs one small packet per interval.
+const TombstoneRetry = time.Second
+
+// retryRemoved sends a join ping to a removed member's address.
+func (e *Engine) retryRemoved(now time.Time, a netip.AddrPort) {
+	p := e.newProbe()
+	*p = probe{seq: e.nextSeq(), addr: a, sentAt: now, join: true}
+	e.probes[p.seq] = p
+	e.sendPing(now, a, netip.AddrPort{}, p.seq, wire.PingFlagJoin, nil, false)
+	e.schedule(timer{at: now.Add(e.rtt.timeout()), kind: timerProbe, seq: p.seq})
+	e.stats.TombstoneRetries++
+}
+
 // maxJoinBackoff caps the time between two rounds of join attempts.
 const maxJoinBackoff = 30 * time.Second
 
@@ -540,7 +561,7 @@ func (e *Engine) RemoveMember(now time.Time, addr netip.AddrPort) error {
 	if m == nil {
 		return ErrUnknownMember
 	}
-	e.removeMember(now, m)
+	e.removeMember(now, m, false)
 	return nil
 }
 
@@ -639,7 +660,7 @@ func (e *Engine) Tick(now time.Time) {
 			}
 		case timerRemove:
 			if t.m.gen == t.gen && !t.m.live() && !t.m.removed {
-				e.removeMember(now, t.m)
+				e.removeMember(now, t.m, true)
 				if e.live == 0 && !e.joinPending { // alone: look for the cluster again, once
 					e.joinBackoff = 0
 					e.sendJoins(now)
@@ -657,6 +678,12 @@ func (e *Engine) Tick(now time.Time) {
 	e.expireSeen(now)
 	e.expireRetained(now)
 	e.tombs.expire(now)
+	if !now.Before(e.nextTombRetry) {
+		e.nextTombRetry = now.Add(max(TombstoneRetry, e.cfg.ProbeInterval))
+		if a, ok := e.tombs.pickRetry(now, e.cfg.Rand); ok && !e.leaving {
+			e.retryRemoved(now, a)
+		}
+	}
 	if !now.Before(e.nextProbeAt) {
 		e.syncTokens = e.cfg.MaxSyncsPerPeriod
 		if !e.leaving {
@@ -692,8 +719,11 @@ func (e *Engine) addMember(now time.Time, addr netip.AddrPort, st Status, inc ui
 	return m
 }
 
-func (e *Engine) removeMember(now time.Time, m *member) {
-	e.tombs.add(m.addr, m.inc, now.Add(e.cfg.TombstoneTTL), e.cfg.MaxTombstones)
+// removeMember forgets m. Its tombstone keeps its address for retries
+// (partition healing) if it was removed for being DEAD, not for leaving or
+// at the application's request.
+func (e *Engine) removeMember(now time.Time, m *member, retry bool) {
+	e.tombs.add(m.addr, m.inc, now.Add(e.cfg.TombstoneTTL), e.cfg.MaxTombstones, retry && m.status == StatusDead)
 	m.removed = true
 	m.gen++
 	e.members.remove(e.order, int(m.orderIdx))

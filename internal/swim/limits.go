@@ -26,6 +26,7 @@ type tombstone struct {
 	inc        uint32
 	expires    time.Time
 	nextNotice time.Time
+	retry      bool // removed after it was DEAD: its address is retried (partition healing)
 }
 
 // tombstones is a bounded map of removed members that expire in the order
@@ -46,16 +47,16 @@ func newTombstones() tombstones {
 	return tombstones{byAddr: make(map[netip.AddrPort]*tombstone)}
 }
 
-func (ts *tombstones) add(addr netip.AddrPort, inc uint32, expires time.Time, limit int) {
+func (ts *tombstones) add(addr netip.AddrPort, inc uint32, expires time.Time, limit int, retry bool) {
 	if t := ts.byAddr[addr]; t != nil {
-		t.inc, t.expires = max(t.inc, inc), expires
+		t.inc, t.expires, t.retry = max(t.inc, inc), expires, retry
 		return
 	}
 	for len(ts.byAddr) >= limit && ts.head < len(ts.fifo) { // slots of removed tombstones free nothing; keep popping
 		ts.evictOldest()
 	}
 	ts.seq++
-	ts.byAddr[addr] = &tombstone{seq: ts.seq, inc: inc, expires: expires}
+	ts.byAddr[addr] = &tombstone{seq: ts.seq, inc: inc, expires: expires, retry: retry}
 	ts.fifo = append(ts.fifo, tombSlot{addr: addr, seq: ts.seq})
 }
 
@@ -82,6 +83,19 @@ func (ts *tombstones) stale(now time.Time, addr netip.AddrPort, inc uint32) *tom
 		return nil
 	}
 	return t
+}
+
+// pickRetry returns the address of a random unexpired tombstone to retry,
+// trying a few random slots of the FIFO; ok is false if none was found.
+func (ts *tombstones) pickRetry(now time.Time, r interface{ IntN(int) int }) (netip.AddrPort, bool) {
+	n := len(ts.fifo) - ts.head
+	for range min(n, 4) {
+		slot := ts.fifo[ts.head+r.IntN(n)]
+		if t := ts.byAddr[slot.addr]; t != nil && t.seq == slot.seq && t.retry && now.Before(t.expires) {
+			return slot.addr, true
+		}
+	}
+	return netip.AddrPort{}, false
 }
 
 // remove forgets addr's tombstone (its slot in the FIFO expires harmlessly).
