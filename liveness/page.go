@@ -53,7 +53,7 @@ footer a { color: #3c64b1; }
 {{range .Members}}<tr class="{{.Status}}{{if .Decommissioned}} decommissioned{{end}}">
 <td class="id">{{if .ID}}{{.ID}}{{else}}<span class="unknown">not known yet</span>{{end}}{{if .Local}} <em>(this node)</em>{{end}}</td>
 <td class="addr">{{.Address}}</td>
-<td class="status"><span class="st">{{.Status}}</span>{{if .Decommissioned}}<span class="dec">decommissioned</span>{{end}}</td>
+<td class="status"><span class="st">{{.Status}}</span>{{if .Decommissioned}} <span class="dec">decommissioned</span>{{end}}</td>
 <td class="heard">{{.Heard}}</td>
 </tr>
 {{end}}</tbody>
