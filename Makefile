@@ -90,9 +90,10 @@ bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 # bench/ has its own go.mod (it needs github.com/hashicorp/memberlist, which
-# the library must not); a few minutes.
+# the library must not). Three runs of each library per size and
+# configuration, medians and ranges; about ten minutes, 40 at most.
 bench-compare:
-	cd bench && $(GO) run . -n 16,64 -configs equal,defaults
+	cd bench && $(GO) run . -n 16,64 -configs equal,defaults -runs 3
 
 # The figures of the README's simulator section; 10,000 nodes need about
 # 14 GiB and a few minutes.

@@ -12,6 +12,7 @@ import (
 type counters struct {
 	packets atomic.Uint64 // UDP datagrams
 	bytes   atomic.Uint64 // UDP and TCP payload bytes
+	streams atomic.Uint64 // TCP connections dialled (memberlist; smudge counts its own)
 }
 
 // countingConn counts the bytes written on a stream.
@@ -119,6 +120,8 @@ type lib interface {
 	broadcast(i int, payload string) error
 	// kill stops node i without a word; addr is what the others call it.
 	kill(i int) (addr string)
+	// streams is how many TCP connections the nodes have opened so far.
+	streams() uint64
 	// stop stops every node.
 	stop()
 }
@@ -145,12 +148,13 @@ func measure(l lib, n int, tr *tracker, c *counters, joinStart time.Time, p para
 	}
 
 	time.Sleep(p.settle)
-	p0, b0, cpu0, t0 := c.packets.Load(), c.bytes.Load(), cpuTime(), time.Now()
+	p0, b0, s0, cpu0, t0 := c.packets.Load(), c.bytes.Load(), l.streams(), cpuTime(), time.Now()
 	time.Sleep(p.window)
 	el := time.Since(t0).Seconds()
 	r.pktsPerNodeSec = float64(c.packets.Load()-p0) / float64(n) / el
 	r.bytesPerNodeSec = float64(c.bytes.Load()-b0) / float64(n) / el
-	r.cpuMsPerNodeSec = float64((cpuTime() - cpu0).Milliseconds()) / float64(n) / el
+	r.streamsPerNodeSec = float64(l.streams()-s0) / float64(n) / el
+	r.cpuMsPerNodeSec = float64(cpuTime()-cpu0) / float64(time.Millisecond) / float64(n) / el
 
 	payload := "bench broadcast " + time.Now().Format(time.RFC3339Nano)
 	start := time.Now()

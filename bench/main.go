@@ -18,16 +18,28 @@
 // message in a TransmitLimitedQueue, and re-queues it the first time it
 // receives it, so that it spreads like smudge's.
 //
+// Both libraries are measured the same way: the same scenario on the same
+// loopback, the nodes' own listeners (smudge's status and broadcast
+// listeners, memberlist's event and message delegates) timestamping what
+// they see, and every datagram and stream byte counted where the library
+// hands it to its transport (UDP payloads; no IP, UDP or TCP headers).
+// Runs alternate which library goes first, the garbage of one is collected
+// before the other starts, and every wait is bounded (-timeout bounds the
+// whole).
+//
 // Usage (from the bench directory, or make bench-compare):
 //
-//	go run . [-n 16,64] [-configs equal,defaults] [-window 10s] [-markdown]
+//	go run . [-n 16,64] [-configs equal,defaults] [-runs 1] [-window 10s] [-markdown] [-timeout 30m]
 package main
 
 import (
 	"flag"
 	"fmt"
+	"math"
 	"os"
+	"runtime"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -54,6 +66,7 @@ type result struct {
 	join, broadcast, dead time.Duration // -1: did not happen in time
 	pktsPerNodeSec        float64
 	bytesPerNodeSec       float64
+	streamsPerNodeSec     float64
 	cpuMsPerNodeSec       float64
 	err                   error
 }
@@ -61,9 +74,11 @@ type result struct {
 func main() {
 	nList := flag.String("n", "16,64", "cluster sizes, comma separated")
 	cfgList := flag.String("configs", "equal,defaults", "configurations: equal (both probe every 250 ms), defaults (each library's)")
+	runs := flag.Int("runs", 1, "runs of each library in each configuration and size; the table shows the median and, with more than one, the range")
 	window := flag.Duration("window", 10*time.Second, "quiet window over which traffic and CPU are measured")
 	settle := flag.Duration("settle", 5*time.Second, "wait after the join before measuring traffic")
 	markdown := flag.Bool("markdown", false, "print the table as Markdown")
+	timeout := flag.Duration("timeout", 40*time.Minute, "give up (exit status 1) after this long")
 	flag.Parse()
 	var ns []int
 	for _, s := range strings.Split(*nList, ",") {
@@ -83,6 +98,14 @@ func main() {
 		}
 		cfgs = append(cfgs, c)
 	}
+	if *runs < 1 || *runs > 20 {
+		fmt.Fprintf(os.Stderr, "bench: -runs %d: from 1 to 20\n", *runs)
+		os.Exit(2)
+	}
+	time.AfterFunc(*timeout, func() {
+		fmt.Fprintf(os.Stderr, "bench: gave up after %v (-timeout)\n", *timeout)
+		os.Exit(1)
+	})
 	mlVersion := "unknown"
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		for _, d := range bi.Deps {
@@ -92,22 +115,37 @@ func main() {
 		}
 	}
 	start := time.Now()
-	fmt.Printf("smudge vs hashicorp/memberlist %s: real UDP on 127.0.0.1, N nodes in one process per library, one library at a time; %s\n",
-		mlVersion, time.Now().UTC().Format("2006-01-02"))
+	load0 := loadAvg()
+	fmt.Printf("smudge vs hashicorp/memberlist %s: real UDP on 127.0.0.1, N nodes in one process per library, one library at a time; %s, %d CPUs, %s, load average at start %s\n",
+		mlVersion, time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), runtime.Version(), load0)
 	p := params{window: *window, settle: *settle}
 	type row struct {
 		cfg    config
 		n      int
-		us, ml result
+		us, ml []result
 	}
 	var rows []row
 	for _, c := range cfgs {
 		for _, n := range ns {
-			fmt.Fprintf(os.Stderr, "bench: %s, %d nodes: smudge...\n", c.name, n)
-			us := runSmudge(n, c, p)
-			fmt.Fprintf(os.Stderr, "bench: %s, %d nodes: memberlist...\n", c.name, n)
-			ml := runMemberlist(n, c, p)
-			rows = append(rows, row{c, n, us, ml})
+			r := row{cfg: c, n: n}
+			for k := range *runs {
+				// Alternate which library goes first, so that neither
+				// always runs on a warmer (or more loaded) machine.
+				order := []string{"smudge", "memberlist"}
+				if k%2 == 1 {
+					order[0], order[1] = order[1], order[0]
+				}
+				for _, lib := range order {
+					fmt.Fprintf(os.Stderr, "bench: %s, %d nodes, run %d of %d: %s... (load %s)\n", c.name, n, k+1, *runs, lib, loadAvg())
+					runtime.GC() // the last run's garbage is not this one's work
+					if lib == "smudge" {
+						r.us = append(r.us, runSmudge(n, c, p))
+					} else {
+						r.ml = append(r.ml, runMemberlist(n, c, p))
+					}
+				}
+			}
+			rows = append(rows, r)
 		}
 	}
 	for _, c := range cfgs {
@@ -133,24 +171,15 @@ func main() {
 			if r.cfg.name != c.name {
 				continue
 			}
-			for _, m := range []struct {
-				name   string
-				us, ml float64
-				unit   string
-				dur    bool
-			}{
-				{"join: all see all (s)", secs(r.us.join), secs(r.ml.join), "", true},
-				{"broadcast to all (s)", secs(r.us.broadcast), secs(r.ml.broadcast), "", true},
-				{"kill to DEAD at all survivors (s)", secs(r.us.dead), secs(r.ml.dead), "", true},
-				{"UDP packets sent / node / s", r.us.pktsPerNodeSec, r.ml.pktsPerNodeSec, "", false},
-				{"bytes sent (UDP+TCP) / node / s", r.us.bytesPerNodeSec, r.ml.bytesPerNodeSec, "", false},
-				{"CPU ms / node / s", r.us.cpuMsPerNodeSec, r.ml.cpuMsPerNodeSec, "", false},
-			} {
-				line(strings.Join([]string{strconv.Itoa(r.n), m.name, num(m.us), num(m.ml), ratio(m.us, m.ml)}, sep))
+			for _, m := range measures {
+				us, ml := collect(r.us, m.get), collect(r.ml, m.get)
+				line(strings.Join([]string{strconv.Itoa(r.n), m.name, cell(us), cell(ml), ratio(median(us), median(ml))}, sep))
 			}
-			for _, e := range []error{r.us.err, r.ml.err} {
-				if e != nil {
-					line(strings.Join([]string{strconv.Itoa(r.n), "error", e.Error(), "", ""}, sep))
+			for _, rs := range [][]result{r.us, r.ml} {
+				for _, x := range rs {
+					if x.err != nil {
+						line(strings.Join([]string{strconv.Itoa(r.n), "error", x.err.Error(), "", ""}, sep))
+					}
 				}
 			}
 		}
@@ -158,8 +187,73 @@ func main() {
 			tw.Flush()
 		}
 	}
-	fmt.Printf("\nTimes in seconds, lower is better; a ratio below 1 means smudge is lower. Total run %v.\n",
-		time.Since(start).Round(time.Second))
+	spread := ""
+	if *runs > 1 {
+		spread = fmt.Sprintf(" Each cell is the median of %d runs (min-max in brackets).", *runs)
+	}
+	fmt.Printf("\nLower is better for every measure; a ratio below 1 means smudge is lower.%s Total run %v; load average at the end %s.\n",
+		spread, time.Since(start).Round(time.Second), loadAvg())
+}
+
+// measures are the rows of the table, in order.
+var measures = []struct {
+	name string
+	get  func(result) float64 // -1: did not happen in time
+}{
+	{"join: all see all (s)", func(r result) float64 { return secs(r.join) }},
+	{"broadcast to all (s)", func(r result) float64 { return secs(r.broadcast) }},
+	{"kill to DEAD at all survivors (s)", func(r result) float64 { return secs(r.dead) }},
+	{"UDP packets sent / node / s", func(r result) float64 { return r.pktsPerNodeSec }},
+	{"bytes sent (UDP+TCP payload) / node / s", func(r result) float64 { return r.bytesPerNodeSec }},
+	{"TCP connections opened / node / s", func(r result) float64 { return r.streamsPerNodeSec }},
+	{"CPU ms / node / s", func(r result) float64 { return r.cpuMsPerNodeSec }},
+}
+
+// collect takes one measure of each run; a run that did not get that far
+// (join timed out, error) counts as a timeout.
+func collect(rs []result, get func(result) float64) []float64 {
+	out := make([]float64, 0, len(rs))
+	for _, r := range rs {
+		v := get(r)
+		if r.join < 0 || v < 0 {
+			v = math.Inf(1)
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+// median is the middle value (the upper middle of an even count); a
+// timeout counts as longer than anything.
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return math.Inf(1)
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+// cell is the median, and with several runs their range.
+func cell(xs []float64) string {
+	m := num(median(xs))
+	if len(xs) < 2 {
+		return m
+	}
+	return fmt.Sprintf("%s (%s-%s)", m, num(slices.Min(xs)), num(slices.Max(xs)))
+}
+
+// loadAvg is the 1, 5 and 15 minute load averages, or "?".
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
 }
 
 // params are the timing knobs of a run.
@@ -176,7 +270,7 @@ func secs(d time.Duration) float64 {
 
 func num(f float64) string {
 	switch {
-	case f < 0:
+	case f < 0 || math.IsInf(f, 1):
 		return "timeout"
 	case f >= 100:
 		return strconv.FormatFloat(f, 'f', 0, 64)
@@ -188,7 +282,12 @@ func num(f float64) string {
 }
 
 func ratio(us, them float64) string {
-	if us < 0 || them <= 0 {
+	switch {
+	case math.IsInf(us, 1) || math.IsInf(them, 1):
+		return "-"
+	case them == 0 && us == 0:
+		return "="
+	case us < 0 || them <= 0:
 		return "-"
 	}
 	return strconv.FormatFloat(us/them, 'f', 2, 64)

@@ -12,11 +12,14 @@ import (
 )
 
 // countingML counts what a memberlist node sends: UDP packets by WriteTo,
-// stream bytes by wrapping every connection it dials or accepts.
+// stream bytes by wrapping every connection it dials or accepts, and the
+// streams it dials.
 type countingML struct {
 	*memberlist.NetTransport
 	c       *counters
 	streams chan net.Conn
+	done    chan struct{}
+	once    sync.Once
 }
 
 func newCountingML(c *counters) (*countingML, error) {
@@ -26,13 +29,30 @@ func newCountingML(c *counters) (*countingML, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &countingML{NetTransport: nt, c: c, streams: make(chan net.Conn)}
+	t := &countingML{NetTransport: nt, c: c, streams: make(chan net.Conn), done: make(chan struct{})}
 	go func() {
-		for conn := range nt.StreamCh() {
-			t.streams <- countingConn{conn, c}
+		for {
+			select {
+			case conn := <-nt.StreamCh():
+				select {
+				case t.streams <- countingConn{conn, c}:
+				case <-t.done:
+					conn.Close()
+					return
+				}
+			case <-t.done:
+				return
+			}
 		}
 	}()
 	return t, nil
+}
+
+// Shutdown stops the stream forwarder, then the transport (memberlist calls
+// it from its own Shutdown).
+func (t *countingML) Shutdown() error {
+	t.once.Do(func() { close(t.done) })
+	return t.NetTransport.Shutdown()
 }
 
 func (t *countingML) WriteTo(b []byte, addr string) (time.Time, error) {
@@ -50,6 +70,7 @@ func (t *countingML) WriteToAddress(b []byte, addr memberlist.Address) (time.Tim
 }
 
 func (t *countingML) DialAddressTimeout(addr memberlist.Address, timeout time.Duration) (net.Conn, error) {
+	t.c.streams.Add(1)
 	conn, err := t.NetTransport.DialAddressTimeout(addr, timeout)
 	if err != nil {
 		return nil, err
@@ -58,6 +79,7 @@ func (t *countingML) DialAddressTimeout(addr memberlist.Address, timeout time.Du
 }
 
 func (t *countingML) DialTimeout(addr string, timeout time.Duration) (net.Conn, error) {
+	t.c.streams.Add(1)
 	conn, err := t.NetTransport.DialTimeout(addr, timeout)
 	if err != nil {
 		return nil, err
@@ -105,7 +127,12 @@ func (d *mlNode) broadcast(payload string)           { d.queue.QueueBroadcast(ml
 func (d *mlNode) addr() string                       { return d.ml.LocalNode().Address() }
 func (d *mlNode) notifyOwn(payload string) (ok bool) { return d.tr.deliver(d.i, payload) }
 
-type mlCluster struct{ nodes []*mlNode }
+type mlCluster struct {
+	nodes []*mlNode
+	cnt   *counters
+}
+
+func (m *mlCluster) streams() uint64 { return m.cnt.streams.Load() }
 
 func (m *mlCluster) liveMembers(i int) int { return m.nodes[i].liveMembers() }
 
@@ -129,7 +156,7 @@ func (m *mlCluster) stop() {
 
 func runMemberlist(n int, cfg config, p params) result {
 	tr, cnt := newTracker(), &counters{}
-	m := &mlCluster{}
+	m := &mlCluster{cnt: cnt}
 	defer m.stop()
 	for i := range n {
 		t, err := newCountingML(cnt)
@@ -159,6 +186,7 @@ func runMemberlist(n int, cfg config, p params) result {
 		c.Events = node
 		ml, err := memberlist.Create(c)
 		if err != nil {
+			t.Shutdown()
 			return result{err: fmt.Errorf("create node %d: %w", i, err), join: -1, broadcast: -1, dead: -1}
 		}
 		node.ml = ml

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/seed-c7906467/smudge"
@@ -47,6 +48,17 @@ func (s *smudgeCluster) liveMembers(i int) int {
 	return n
 }
 
+// streams is how many TCP streams the nodes opened (Send and Publish use
+// them; membership does not).
+func (s *smudgeCluster) streams() uint64 {
+	var k uint64
+	for _, c := range s.nodes {
+		st := c.Stats().Streams
+		k += st.Sent + st.SendErrors
+	}
+	return k
+}
+
 func (s *smudgeCluster) broadcast(i int, payload string) error {
 	return s.nodes[i].Broadcast([]byte(payload))
 }
@@ -67,12 +79,14 @@ func runSmudge(n int, cfg config, p params) result {
 	tr, cnt := newTracker(), &counters{}
 	s := &smudgeCluster{}
 	defer s.stop()
+	fail := func(err error) result { return result{err: err, join: -1, broadcast: -1, dead: -1} }
+	// Every node is made first; node 0 starts, then the others start
+	// together, each joining through node 0, as memberlist's nodes do.
 	var seed string
-	var joinStart time.Time
 	for i := range n {
 		udp, err := smudge.NewUDPTransport(netip.MustParseAddrPort("127.0.0.1:0"))
 		if err != nil {
-			return result{err: err, join: -1, broadcast: -1, dead: -1}
+			return fail(err)
 		}
 		c := smudge.DefaultConfig()
 		c.ListenIP = net.ParseIP("127.0.0.1")
@@ -89,24 +103,44 @@ func runSmudge(n int, cfg config, p params) result {
 		}
 		cl, err := smudge.New(c)
 		if err != nil {
-			return result{err: err, join: -1, broadcast: -1, dead: -1}
+			udp.Close()
+			return fail(err)
 		}
 		l := smudgeListener{i, tr}
 		cl.AddStatusListener(l)
 		cl.AddBroadcastListener(l)
-		if i == 1 {
-			joinStart = time.Now()
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		err = cl.Start(ctx)
-		cancel()
-		if err != nil {
-			return result{err: fmt.Errorf("start node %d: %w", i, err), join: -1, broadcast: -1, dead: -1}
-		}
 		if i == 0 {
-			seed = cl.LocalNode().Address()
+			seed = udp.LocalAddr().String()
 		}
 		s.nodes = append(s.nodes, cl)
+	}
+	start := func(i int) error {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := s.nodes[i].Start(ctx); err != nil {
+			return fmt.Errorf("start node %d: %w", i, err)
+		}
+		return nil
+	}
+	if err := start(0); err != nil {
+		return fail(err)
+	}
+	joinStart := time.Now()
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := 1; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := start(i); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return fail(err)
 	}
 	return measure(s, n, tr, cnt, joinStart, p)
 }
