@@ -11,6 +11,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/seed-c7906467/smudge"
@@ -100,7 +101,7 @@ func (o *livenessOptions) start(c *smudge.Cluster, stderr io.Writer) (stop func(
 		ID:       o.id,
 		Token:    token,
 		StateDir: stateDir,
-		Logger:   slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slogLevel(cfg.LogThreshold)})),
+		Logger:   slog.New(&lineHandler{w: stderr, level: slogLevel(cfg.LogThreshold), mu: new(sync.Mutex)}),
 	})
 	if err != nil {
 		return nil, err
@@ -209,3 +210,49 @@ func slogLevel(l smudge.LogLevel) slog.Level {
 	}
 	return slog.LevelError
 }
+
+// lineHandler writes the store's log records as the agent's other messages:
+// "smudge: liveness: ... key=value ...", one line each, WARNING: before
+// warnings and errors.
+type lineHandler struct {
+	w     io.Writer
+	level slog.Level
+	attrs []slog.Attr
+	mu    *sync.Mutex
+}
+
+func (h *lineHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= h.level }
+
+func (h *lineHandler) Handle(_ context.Context, r slog.Record) error {
+	var b strings.Builder
+	b.WriteString("smudge: ")
+	if r.Level >= slog.LevelWarn {
+		b.WriteString("WARNING: ")
+	}
+	b.WriteString(r.Message)
+	add := func(a slog.Attr) bool {
+		v := a.Value.Resolve().String()
+		if v == "" || strings.ContainsAny(v, " \t\n\"=") {
+			v = strconv.Quote(v)
+		}
+		b.WriteString(" " + a.Key + "=" + v)
+		return true
+	}
+	for _, a := range h.attrs {
+		add(a)
+	}
+	r.Attrs(add)
+	b.WriteString("\n")
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	_, err := io.WriteString(h.w, b.String())
+	return err
+}
+
+func (h *lineHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	c := *h
+	c.attrs = append(append([]slog.Attr(nil), h.attrs...), attrs...)
+	return &c
+}
+
+func (h *lineHandler) WithGroup(string) slog.Handler { return h }

@@ -6,11 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -240,5 +242,18 @@ func TestLivenessHTTPNeedsID(t *testing.T) {
 	}
 	if want := "-http 127.0.0.1:0: the liveness API needs this node's -id"; !strings.Contains(stderr.String(), want) {
 		t.Errorf("stderr does not say %q:\n%s", want, stderr.String())
+	}
+}
+
+func TestLineHandler(t *testing.T) {
+	var buf bytes.Buffer
+	log := slog.New(&lineHandler{w: &buf, level: slog.LevelInfo, mu: new(sync.Mutex)})
+	log.Debug("hidden")
+	log.Info("liveness: ids decommissioned", "ids", []string{"3"}, "new", 1)
+	log.With("id", "a b").Warn("liveness: leaving", "why", "")
+	want := "smudge: liveness: ids decommissioned ids=[3] new=1\n" +
+		"smudge: WARNING: liveness: leaving id=\"a b\" why=\"\"\n"
+	if buf.String() != want {
+		t.Errorf("got\n%s\nwant\n%s", buf.String(), want)
 	}
 }
