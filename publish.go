@@ -97,8 +97,8 @@ type PublishStats struct {
 	DigestsSent  uint64 // repair digests sent
 	WantsSent    uint64 // repair requests for missing publications
 	RepairPushes uint64 // publications sent in answer to digests and requests
-	DigestsHeard uint64
-	WantsHeard   uint64
+	DigestsHeard uint64 // repair digests received
+	WantsHeard   uint64 // requests for publications received
 	SendsFailed  uint64 // sends that failed (each is retried elsewhere or left to repair)
 	Evicted      uint64 // payloads dropped for Limits.MaxStoredPublicationBytes (the ids are kept)
 	Forgotten    uint64 // ids forgotten after expiry
