@@ -74,7 +74,7 @@ func TestPageInHeadlessChromium(t *testing.T) {
 		require.NoError(t, err)
 		nodes = append(nodes, n)
 	}
-	waitFor(t, 20*time.Second, "every id at node 1", func() bool { return helloLine(nodes[0], 1) == "1 2 3 4" })
+	waitFor(t, 30*time.Second, "every id at node 1", func() bool { return helloLine(nodes[0], 1) == "1 2 3 4" })
 	require.NoError(t, nodes[0].s.Decommission("4"))
 	waitFor(t, 15*time.Second, "node 4 to leave", func() bool { return memberStatus(nodes[0], "4") == "LEFT" })
 
@@ -140,7 +140,7 @@ func TestPageEscapesHostileIDsInChromium(t *testing.T) {
 	require.NoError(t, err)
 	_, err = startNode(t, network, 2, "10.0.0.1:9999", liveness.Config{ID: ids[1]})
 	require.NoError(t, err)
-	waitFor(t, 20*time.Second, "both ids", func() bool { return len(strings.Fields(helloLine(a, 1))) == 2 })
+	waitFor(t, 30*time.Second, "both ids", func() bool { return len(strings.Fields(helloLine(a, 1))) == 2 })
 
 	server := httptest.NewServer(a.handler)
 	t.Cleanup(server.Close)

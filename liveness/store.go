@@ -698,9 +698,9 @@ func (s *Store) publish() {
 	s.pubMu.Lock()
 	defer s.pubMu.Unlock()
 	s.mu.Lock()
-	want := s.metaLocked()
+	want, closed := s.metaLocked(), s.closed
 	s.mu.Unlock()
-	if bytes.Equal(want, s.published) {
+	if closed || bytes.Equal(want, s.published) {
 		return
 	}
 	if ms := s.c.members(); len(ms) > 0 && ms[0].local && bytes.Equal(ms[0].meta, want) {
