@@ -43,11 +43,11 @@ func TestBroadcastsReachEveryNodeWithoutLoss(t *testing.T) {
 // deliveries runs clusters of n nodes with the given loss over seeds, each
 // node broadcasting in turn, and counts the deliveries: missed ones, all
 // expected ones, duplicates, and the repairs sent.
-func deliveries(t *testing.T, n int, loss float64, seeds uint64, retained int) (missed, total, dup, repaired int) {
+func deliveries(t *testing.T, n int, loss float64, seeds uint64, tweak func(*swim.Config)) (missed, total, dup, repaired int) {
 	t.Helper()
 	for seed := uint64(1); seed <= seeds; seed++ {
 		cfg := sim.Config{Seed: seed, Latency: time.Millisecond, Engine: sim.DefaultEngineConfig()}
-		cfg.Engine.MaxRetainedBroadcasts = retained
+		tweak(&cfg.Engine)
 		s := sim.New(cfg)
 		s.KeepLog = false
 		nodes := s.AddNodes(n)
@@ -85,6 +85,10 @@ func deliveries(t *testing.T, n int, loss float64, seeds uint64, retained int) (
 	return missed, total, dup, repaired
 }
 
+// noPush turns off pushing broadcasts at once, so that piggybacking and
+// the repair round are tested alone.
+func noPush(c *swim.Config) { c.PushFanout = -1 }
+
 // Under loss, piggybacking alone leaves a few nodes without a broadcast;
 // the repair round (digests in probes, the missing broadcasts in acks)
 // closes every gap, and no node gets one twice.
@@ -93,7 +97,7 @@ func TestRepairRoundDeliversEveryBroadcastUnderLoss(t *testing.T) {
 		n    int
 		loss float64
 	}{{10, 0.05}, {30, 0.05}, {30, 0.10}, {30, 0.20}} {
-		missed, total, dup, repaired := deliveries(t, tc.n, tc.loss, 10, 0)
+		missed, total, dup, repaired := deliveries(t, tc.n, tc.loss, 10, noPush)
 		assert.Zero(t, missed, "n=%d loss=%.0f%%: %d of %d deliveries missing", tc.n, 100*tc.loss, missed, total)
 		assert.Zero(t, dup, "n=%d loss=%.0f%%: duplicate deliveries", tc.n, 100*tc.loss)
 		t.Logf("n=%d loss=%.0f%%: %d deliveries, %d missing, %d repairs sent", tc.n, 100*tc.loss, total, missed, repaired)
@@ -103,8 +107,20 @@ func TestRepairRoundDeliversEveryBroadcastUnderLoss(t *testing.T) {
 // The same runs without the repair round miss deliveries: the test above
 // would fail without it (this keeps it honest).
 func TestWithoutRepairSomeBroadcastsAreMissedUnderLoss(t *testing.T) {
-	missed, total, _, repaired := deliveries(t, 30, 0.20, 10, -1)
+	missed, total, _, repaired := deliveries(t, 30, 0.20, 10, func(c *swim.Config) {
+		noPush(c)
+		c.MaxRetainedBroadcasts = -1
+	})
 	assert.Positive(t, missed, "expected misses at 20%% loss without repair")
 	assert.Zero(t, repaired)
 	t.Logf("without repair, n=30 loss=20%%: %d of %d deliveries missing", missed, total)
+}
+
+// With everything on (pushes, piggybacking, repair), at 20% loss: every
+// delivery once.
+func TestBroadcastsPushedAndRepairedUnderLoss(t *testing.T) {
+	missed, total, dup, repaired := deliveries(t, 30, 0.20, 10, func(*swim.Config) {})
+	assert.Zero(t, missed)
+	assert.Zero(t, dup)
+	t.Logf("pushed, n=30 loss=20%%: %d deliveries, %d missing, %d repairs sent", total, missed, repaired)
 }

@@ -55,6 +55,11 @@ type Config struct {
 	MaxSeenBroadcasts int
 	// MaxQueuedBroadcasts bounds the broadcasts waiting to be piggybacked.
 	MaxQueuedBroadcasts int
+	// PushFanout is how many random members a new broadcast, or a member's
+	// death or leave, is pushed to at once, by the node that has the news
+	// first and by each node it is news to; piggybacking goes on as before. 0 means DefaultPushFanout; negative turns pushing
+	// off.
+	PushFanout int
 	// MaxRetainedBroadcasts bounds the recent broadcasts kept for the
 	// repair round (see repair.go); past it the oldest are forgotten.
 	// Negative turns the repair round off.
@@ -88,6 +93,7 @@ const (
 	DefaultMaxSeenBroadcasts   = 65536
 	DefaultMaxQueuedBroadcasts = 1024
 	DefaultMaxRetained         = 1024
+	DefaultPushFanout          = 3
 	DefaultMaxSyncMembers      = 1024
 	DefaultMaxSyncsPerPeriod   = 16
 	DefaultMaxMembers          = 1 << 17
@@ -102,6 +108,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxQueuedBroadcasts == 0 {
 		c.MaxQueuedBroadcasts = DefaultMaxQueuedBroadcasts
+	}
+	if c.PushFanout == 0 {
+		c.PushFanout = DefaultPushFanout
 	}
 	if c.MaxRetainedBroadcasts == 0 {
 		c.MaxRetainedBroadcasts = DefaultMaxRetained

@@ -127,6 +127,7 @@ type Stats struct {
 	DroppedRelayUnknown  uint64 // ping-reqs for a target that is not a member
 	SyncsDeferred        uint64 // join answers held until the joiner acked a ping (anti-amplification)
 	TombstoneRetries     uint64 // join pings sent to removed members' addresses (partition healing)
+	Pushes               uint64 // packets pushed at once with news (PushFanout)
 	PendingTimers        int    // timers in the heap, cancelled ones included
 	CurrentProbeTimeout  time.Duration
 	CurrentEmitLimit     int
@@ -612,6 +613,7 @@ func (e *Engine) Broadcast(now time.Time, payload []byte) (uint32, error) {
 	}
 	e.queue.addBroadcast(msg, now, netip.AddrPort{})
 	e.retain(now, msg, 0)
+	e.push(msg, netip.AddrPort{}, netip.AddrPort{})
 	e.stats.BroadcastsSent++
 	return e.bcastIndex, nil
 }
@@ -631,7 +633,7 @@ func (e *Engine) Leave(now time.Time) {
 	e.event(Event{Kind: EventStatus, Member: e.selfMember(), Previous: StatusAlive})
 	fanout := max(8, 2*e.cfg.IndirectChecks)
 	for _, m := range e.pickRandom(fanout, nil) {
-		b := e.startPacket(0)
+		b := e.startPacket(wire.HeaderFlagPush)
 		u := e.selfUpdate()
 		b = u.AppendTo(b)
 		e.emit(m.addr, e.piggyback(b, now, m.addr))
@@ -869,7 +871,11 @@ func (e *Engine) noticeStale(now time.Time, addr netip.AddrPort, inc uint32) {
 
 // applyUpdate applies one gossiped update. It reports whether the update was
 // about this node and made it refute.
-func (e *Engine) applyUpdate(now time.Time, u *wire.Message, gossip bool) (refuted bool) {
+//
+// An update pushed to this node (pushed) that is news here, a member newly
+// dead or left or the refutation of that, is pushed on to a few members (not
+// back to from).
+func (e *Engine) applyUpdate(now time.Time, u *wire.Message, gossip, pushed bool, from netip.AddrPort) (refuted bool) {
 	if u.Subject == e.cfg.Self {
 		if e.leaving || u.Incarnation < e.inc || (u.Incarnation == e.inc && u.Status == StatusAlive) {
 			return false
@@ -880,6 +886,9 @@ func (e *Engine) applyUpdate(now time.Time, u *wire.Message, gossip bool) (refut
 		}
 		e.inc = u.Incarnation + 1
 		e.queue.addUpdate(e.selfUpdate())
+		if pushed { // the accusation is flooding: so must the answer
+			e.push(e.selfUpdate(), netip.AddrPort{}, netip.AddrPort{})
+		}
 		e.stats.Refutations++
 		return true
 	}
@@ -930,10 +939,17 @@ func (e *Engine) applyUpdate(now time.Time, u *wire.Message, gossip bool) (refut
 			return false
 		}
 	}
+	wasAlive := m.status == StatusAlive
 	e.setState(now, m, st, u.Incarnation, source)
 	e.learnMeta(m, u)
 	if gossip {
 		e.queue.addUpdate(e.updateMsg(m))
+	}
+	// Push on what came pushed and is news here: a death or leave (as it
+	// came, though a death is only a suspicion here), or the refutation of
+	// one.
+	if pushed && (u.Status == StatusDead || u.Status == StatusLeft || u.Status == StatusAlive && !wasAlive) {
+		e.push(*u, from, netip.AddrPort{})
 	}
 	return false
 }
@@ -1152,6 +1168,7 @@ func (e *Engine) lastProbeAt(now time.Time) time.Time {
 func (e *Engine) declareDead(now time.Time, m *member) {
 	e.setState(now, m, StatusDead, m.inc, e.cfg.Self)
 	e.queue.addUpdate(e.updateMsg(m))
+	e.push(e.updateMsg(m), netip.AddrPort{}, netip.AddrPort{})
 	e.stats.DeadDeclared++
 }
 
@@ -1260,6 +1277,7 @@ func (e *Engine) Receive(now time.Time, from netip.AddrPort, data []byte) {
 		reply = h.Sender
 	}
 	gossip := h.Flags&wire.HeaderFlagSync == 0
+	pushed := h.Flags&wire.HeaderFlagPush != 0
 	var self *wire.Message // the sender's own update, carrying its metadata
 	for i := range e.pkt.Messages {
 		if m := &e.pkt.Messages[i]; m.Type == wire.TypeUpdate && m.Subject == h.Sender && m.HasMeta && m.Incarnation == h.Incarnation {
@@ -1275,7 +1293,7 @@ func (e *Engine) Receive(now time.Time, from netip.AddrPort, data []byte) {
 		refuted := false
 		for i := range e.pkt.Messages {
 			if m := &e.pkt.Messages[i]; m.Type == wire.TypeUpdate && m.Subject == e.cfg.Self {
-				refuted = e.applyUpdate(now, m, true) || refuted
+				refuted = e.applyUpdate(now, m, true, false, h.Sender) || refuted
 			}
 		}
 		if refuted && e.live == 0 { // alone and now refuted: ask the seeds again at once
@@ -1299,11 +1317,11 @@ func (e *Engine) Receive(now time.Time, from netip.AddrPort, data []byte) {
 			if stale && m.Subject != e.cfg.Self {
 				continue
 			}
-			if e.applyUpdate(now, m, gossip) {
+			if e.applyUpdate(now, m, gossip, pushed, h.Sender) {
 				refuted = true
 			}
 		case wire.TypeBroadcast:
-			e.receiveBroadcast(now, m, h.Sender)
+			e.receiveBroadcast(now, m, h.Sender, pushed)
 		}
 	}
 	answered := false
@@ -1496,7 +1514,7 @@ func (e *Engine) relayPing(now time.Time, requester netip.AddrPort, req *wire.Me
 
 // ---- broadcasts ----
 
-func (e *Engine) receiveBroadcast(now time.Time, m *wire.Message, from netip.AddrPort) {
+func (e *Engine) receiveBroadcast(now time.Time, m *wire.Message, from netip.AddrPort, pushed bool) {
 	if m.Subject == e.cfg.Self {
 		e.stats.BroadcastsOwnEchoed++
 		return
@@ -1528,6 +1546,9 @@ func (e *Engine) receiveBroadcast(now time.Time, m *wire.Message, from netip.Add
 		Origin: m.Subject, Boot: m.Boot, Index: m.Index, Payload: msg.Payload,
 	}})
 	e.retain(now, msg, m.AgeMillis)
+	if pushed {
+		e.push(msg, from, m.Subject)
+	}
 	if e.queue.broadcasts < e.cfg.MaxQueuedBroadcasts {
 		e.queue.addBroadcast(msg, now, from)
 	} else {
@@ -1551,6 +1572,27 @@ func (e *Engine) expireSeen(now time.Time) {
 		e.seenFIFO = e.seenFIFO[:n]
 		e.seenHead = 0
 	}
+}
+
+// push sends msg at once, in a packet of its own marked HeaderFlagPush, to
+// PushFanout random live members other than skip1 and skip2.
+func (e *Engine) push(msg wire.Message, skip1, skip2 netip.AddrPort) {
+	if e.cfg.PushFanout < 0 || e.leaving {
+		return
+	}
+	sent := 0
+	for _, m := range e.pickRandom(e.cfg.PushFanout+2, nil) {
+		if sent == e.cfg.PushFanout {
+			break
+		}
+		if m.addr == skip1 || m.addr == skip2 {
+			continue
+		}
+		b := e.startPacket(wire.HeaderFlagPush)
+		e.emit(m.addr, msg.AppendTo(b))
+		sent++
+	}
+	e.stats.Pushes += uint64(sent)
 }
 
 // ---- output ----

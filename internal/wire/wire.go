@@ -125,6 +125,11 @@ func (s Status) String() string {
 // its updates are applied but not gossiped onwards (the cluster knows them).
 const HeaderFlagSync = 1
 
+// HeaderFlagPush marks a packet pushed at once with news (a new broadcast,
+// or a member newly dead or left): a receiver for which an item
+// in it is news pushes that item on, once, to a few members of its own.
+const HeaderFlagPush = 2
+
 // PingFlagJoin in a Ping's Flags asks the receiver to answer with updates
 // about every member it knows (sent to a seed by a joining node).
 const PingFlagJoin = 1
