@@ -1,6 +1,11 @@
 package sim
 
 import (
+	"runtime"
+	"slices"
+	"sync"
+
+	"github.com/seed-c7906467/smudge/internal/swim"
 	"github.com/seed-c7906467/smudge/internal/wire"
 )
 
@@ -14,6 +19,11 @@ import (
 // network: no packet is counted, nothing is lost, and the engines' events
 // about it are not reported (observers get one ActBootstrap instead). The
 // nodes gossip nothing about it.
+//
+// The engines take their views in parallel, one goroutine per CPU: each
+// engine is touched by one goroutine only and gets the same packets in the
+// same order whatever the schedule, and what they output is then taken in
+// node order, so the run stays reproducible from its seed.
 func (s *Sim) Bootstrap(nodes []*Node) {
 	for _, n := range nodes {
 		if !n.Up {
@@ -71,9 +81,12 @@ func (s *Sim) Bootstrap(nodes []*Node) {
 		chunks = append(chunks, c)
 		i = j
 	}
-	s.quiet = true
 	now := s.Now()
-	for _, n := range nodes {
+	// Engines answer join answers with nothing but events, which are
+	// dropped; any packet is kept and sent below, in order.
+	held := make([][]swim.Packet, len(nodes))
+	feed := func(k int) {
+		n := nodes[k]
 		for _, c := range chunks {
 			p := c.first
 			if c.sender == n.Index {
@@ -82,8 +95,31 @@ func (s *Sim) Bootstrap(nodes []*Node) {
 			if p != nil {
 				n.Engine.Receive(now, nodes[0].Addr, p)
 			}
-			s.quietFlush(n)
+			pkts, _ := n.Engine.Outbox()
+			for _, pk := range pkts {
+				pk.Data = slices.Clone(pk.Data)
+				held[k] = append(held[k], pk)
+			}
 		}
+	}
+	workers := min(runtime.GOMAXPROCS(0), len(nodes))
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := w; k < len(nodes); k += workers {
+				feed(k)
+			}
+		}()
+	}
+	wg.Wait()
+	s.quiet = true
+	for k, n := range nodes {
+		for i := range held[k] {
+			s.send(n, &held[k][i])
+		}
+		s.flush(n)
 	}
 	s.quiet = false
 	s.act(&Action{Kind: ActBootstrap, Nodes: nodes})

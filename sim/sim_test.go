@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -61,6 +62,25 @@ func TestSameSeedSameLogByteForByte(t *testing.T) {
 		assert.True(t, strings.Contains(log, want), "the log has no %q", want)
 	}
 	t.Logf("%d lines, sha256 %x", strings.Count(log, "\n"), sha256.Sum256(first))
+}
+
+// Bootstrap feeds the engines in parallel: the run must not depend on how
+// many CPUs did it, nor on the schedule.
+func TestBootstrappedRunIsTheSameOnOneCPUOrMany(t *testing.T) {
+	run := func(procs int) []byte {
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+		var trace bytes.Buffer
+		sc := everything(11)
+		sc.Nodes, sc.Join, sc.Trace = 120, sim.JoinBoot, &trace
+		_, err := sc.Run()
+		require.NoError(t, err)
+		return trace.Bytes()
+	}
+	one, four, again := run(1), run(4), run(4)
+	require.NotEmpty(t, one)
+	assert.True(t, bytes.Equal(one, four), "1 and 4 CPUs, different logs: sha256 %x and %x", sha256.Sum256(one), sha256.Sum256(four))
+	assert.True(t, bytes.Equal(four, again), "same seed, different logs: sha256 %x and %x", sha256.Sum256(four), sha256.Sum256(again))
+	assert.Contains(t, string(one), " BOOTSTRAP ")
 }
 
 func TestLinkLossPauseAndCut(t *testing.T) {
