@@ -1,6 +1,7 @@
 package smudge
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -80,13 +81,17 @@ type Cluster struct {
 	cfg Config
 	log *levelLogger
 
-	mu        sync.Mutex // guards state and the listener lists
-	state     int
-	statusLs  []*statusSub
-	bcastLs   []*bcastSub
-	metaLs    []*metaSub
-	transport Transport
-	self      netip.AddrPort
+	mu       sync.Mutex // guards state and the listener lists
+	state    int
+	statusLs []*statusSub
+	bcastLs  []*bcastSub
+	metaLs   []*metaSub
+	// startMeta, when startMetaSet, replaces Config.Meta at Start: SetMeta
+	// was called before it.
+	startMeta    []byte
+	startMetaSet bool
+	transport    Transport
+	self         netip.AddrPort
 
 	view     atomic.Pointer[view]
 	stats    atomic.Pointer[swim.Stats]
@@ -242,7 +247,7 @@ func (c *Cluster) start(ctx context.Context) error {
 		MaxPacketBytes:       c.cfg.MaxPacketBytes - c.sealOverhead(),
 		MaxBroadcastBytes:    c.cfg.MaxBroadcastBytes,
 		BroadcastTTL:         c.cfg.BroadcastTTL,
-		Meta:                 c.cfg.Meta,
+		Meta:                 c.metaAtStart(),
 		Rand:                 rng,
 	}
 	c.cfg.Limits.apply(&ecfg)
@@ -735,11 +740,19 @@ func (c *Cluster) AddMetaListener(l MetaListener) {
 }
 
 // SetMeta changes this node's metadata (at most MaxMetaBytes; see
-// Config.Meta). It spreads through the cluster at a new incarnation.
+// Config.Meta). It spreads through the cluster at a new incarnation. Before
+// Start it replaces Config.Meta (Config() still shows the original).
 func (c *Cluster) SetMeta(meta []byte) error {
 	if len(meta) > MaxMetaBytes {
 		return fmt.Errorf("%w: %d bytes, the limit is %d", ErrMetaTooLarge, len(meta), MaxMetaBytes)
 	}
+	c.mu.Lock()
+	if c.state == clusterNew {
+		c.startMeta, c.startMetaSet = bytes.Clone(meta), true
+		c.mu.Unlock()
+		return nil
+	}
+	c.mu.Unlock()
 	return c.do(func(now time.Time, e *swim.Engine) error {
 		if err := e.SetMeta(now, meta); errors.Is(err, swim.ErrLeaving) {
 			return ErrLeaving
@@ -748,6 +761,16 @@ func (c *Cluster) SetMeta(meta []byte) error {
 		}
 		return nil
 	})
+}
+
+// metaAtStart is the metadata the engine starts with.
+func (c *Cluster) metaAtStart() []byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.startMetaSet {
+		return c.startMeta
+	}
+	return c.cfg.Meta
 }
 
 // waitListeners blocks until every listener has received everything queued

@@ -94,3 +94,20 @@ func TestConfigMetaIsValidatedAndShownAtOnce(t *testing.T) {
 	t.Cleanup(func() { c.Shutdown() })
 	require.Equal(t, "role=cache", string(c.LocalNode().Meta()))
 }
+
+func TestSetMetaBeforeStartIsTheStartingMeta(t *testing.T) {
+	network := memnet.New()
+	t.Cleanup(func() { network.Close() })
+	ep, err := network.Listen(netip.MustParseAddrPort("10.0.0.1:9999"))
+	require.NoError(t, err)
+	cfg := DefaultConfig()
+	cfg.Transport, cfg.MulticastEnabled, cfg.Meta = ep, false, []byte("old")
+	c, err := New(cfg)
+	require.NoError(t, err)
+	require.NoError(t, c.SetMeta([]byte("id=9")))
+	require.ErrorIs(t, c.SetMeta(make([]byte, MaxMetaBytes+1)), ErrMetaTooLarge)
+	require.NoError(t, c.Start(context.Background()))
+	t.Cleanup(func() { c.Shutdown() })
+	require.Equal(t, "id=9", string(c.LocalNode().Meta()))
+	require.Equal(t, "old", string(c.Config().Meta), "Config shows what New was given")
+}
