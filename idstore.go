@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/seed-c7906467/smudge/internal/atomicfile"
 	"github.com/seed-c7906467/smudge/internal/flood"
 )
 
@@ -147,35 +148,13 @@ func (s *idStore) rewrite(now time.Time) error {
 	for _, r := range kept {
 		buf = appendIDRecord(buf, r)
 	}
-	dir := filepath.Dir(s.path)
-	tmp, err := os.CreateTemp(dir, idFileName+".tmp*")
-	if err != nil {
+	if err := atomicfile.Write(s.path, buf, 0o600); err != nil {
 		return err
-	}
-	_, err = tmp.Write(buf)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp.Name(), 0o600)
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), s.path)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync() // the rename itself; not supported everywhere
-		d.Close()
 	}
 	if s.f != nil {
 		s.f.Close()
 	}
+	var err error
 	s.f, err = os.OpenFile(s.path, os.O_WRONLY|os.O_APPEND, 0o600)
 	s.appended = 0
 	return err

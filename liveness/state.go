@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/seed-c7906467/smudge/internal/atomicfile"
 )
 
 // StateFile is the name of the file the store keeps in Config.StateDir.
@@ -79,27 +81,8 @@ func saveState(dir, id string, set map[string]time.Time) error {
 		return fmt.Errorf("liveness: state file: %w", err)
 	}
 	data = append(data, '\n')
-	tmp, err := os.CreateTemp(dir, ".liveness-*.tmp")
-	if err != nil {
-		return fmt.Errorf("liveness: state file: %w", err)
-	}
-	_, err = tmp.Write(data)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), filepath.Join(dir, StateFile))
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
+	if err := atomicfile.Write(filepath.Join(dir, StateFile), data, 0o600); err != nil {
 		return fmt.Errorf("liveness: writing the state file: %w", err)
-	}
-	if d, err := os.Open(dir); err == nil { // make the rename durable
-		d.Sync()
-		d.Close()
 	}
 	return nil
 }
