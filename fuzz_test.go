@@ -20,6 +20,7 @@ func FuzzConfigFromEnv(f *testing.F) {
 			EnvVarRemoveDeadAfter: dur, EnvVarBroadcastTTL: dur, EnvVarLogLevel: level,
 			EnvVarEncryptionKeys: keys, EnvVarMaxBroadcastBytes: maxB, EnvVarMaxPacketBytes: maxP,
 			EnvVarAdvertiseAddress: ip, EnvVarMinPingTime: hb, EnvVarMulticastPort: port,
+			EnvVarMaxMessageBytes: maxP, EnvVarGossipGroup: port, EnvVarPublishTTL: dur, EnvVarStateDir: hosts,
 		}
 		cfg, err := configFromLookup(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
 		if err == nil {
