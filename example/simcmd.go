@@ -53,10 +53,10 @@ func runSim(args []string, stdout, stderr io.Writer) int {
 		sc.Trace = trace
 	}
 	if o.progress {
-		start := time.Now()
+		start, cpu0 := time.Now(), cpuSeconds()
 		sc.Progress = func(done, total time.Duration) {
-			fmt.Fprintf(stderr, "smudge sim: %v of %v simulated, %v of wall time, %.0f MiB peak\n",
-				done, total, time.Since(start).Round(100*time.Millisecond), peakRSSMiB())
+			fmt.Fprintf(stderr, "smudge sim: %v of %v simulated, %v of wall time, %.1f s of CPU, %.0f MiB peak\n",
+				done, total, time.Since(start).Round(100*time.Millisecond), cpuSeconds()-cpu0, peakRSSMiB())
 		}
 	}
 	tuneGC(o.n)
@@ -72,7 +72,7 @@ func runSim(args []string, stdout, stderr io.Writer) int {
 			return exitError
 		}
 	}
-	start := time.Now()
+	start, cpu0 := time.Now(), cpuSeconds()
 	res, err := sc.Run()
 	if o.cpuProfile != "" {
 		pprof.StopCPUProfile()
@@ -88,7 +88,7 @@ func runSim(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	r := res.Report
-	r.Wall = &sim.Wall{Seconds: time.Since(start).Seconds(), PeakRSSMiB: peakRSSMiB()}
+	r.Wall = &sim.Wall{Seconds: time.Since(start).Seconds(), CPUSeconds: cpuSeconds() - cpu0, PeakRSSMiB: peakRSSMiB()}
 	if o.plot != "" {
 		if err := writePlot(o.plot, r, o.title()); err != nil {
 			fmt.Fprintf(stderr, "smudge sim: %v\n", err)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -34,6 +35,9 @@ func TestSimReport(t *testing.T) {
 		"crash of n", "pause of n", "partition of 6 nodes",
 	} {
 		assert.Contains(t, out, want)
+	}
+	if runtime.GOOS == "linux" {
+		assert.Regexp(t, `wall: [0-9.]+ s \(CPU [0-9.]+ s\), peak memory \(RSS\) [0-9]+ MiB`, out)
 	}
 	svg, err := os.ReadFile(plot)
 	require.NoError(t, err)

@@ -5,6 +5,7 @@ package main
 import (
 	"runtime"
 	"syscall"
+	"time"
 )
 
 // peakRSSMiB is the peak resident memory of this process so far, in MiB.
@@ -18,4 +19,13 @@ func peakRSSMiB() float64 {
 		kib /= 1024
 	}
 	return kib / 1024
+}
+
+// cpuSeconds is the user and system CPU time of this process so far.
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 }

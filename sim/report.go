@@ -139,6 +139,7 @@ type BroadcastStats struct {
 // Wall is the real cost of a run.
 type Wall struct {
 	Seconds    float64 `json:"seconds"`
+	CPUSeconds float64 `json:"cpu_seconds,omitempty"` // user and system CPU time of the process; 0 if unknown
 	PeakRSSMiB float64 `json:"peak_rss_mib"`
 }
 
@@ -372,7 +373,11 @@ func (r *Report) WriteText(w io.Writer) error {
 	}
 	fmt.Fprintf(&b, "; %d deliveries missing, %d duplicates\n", bs.Missing, bs.Duplicates)
 	if r.Wall != nil {
-		fmt.Fprintf(&b, "wall: %s, peak memory (RSS) %.0f MiB\n", secs(r.Wall.Seconds), r.Wall.PeakRSSMiB)
+		cpu := ""
+		if r.Wall.CPUSeconds > 0 {
+			cpu = fmt.Sprintf(" (CPU %s)", secs(r.Wall.CPUSeconds))
+		}
+		fmt.Fprintf(&b, "wall: %s%s, peak memory (RSS) %.0f MiB\n", secs(r.Wall.Seconds), cpu, r.Wall.PeakRSSMiB)
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
