@@ -13,9 +13,10 @@
 FROM scratch
 COPY bin/smudge /smudge
 ENV SMUDGE_LISTEN_IP=0.0.0.0
-# 9999: the protocol (SMUDGE_LISTEN_PORT); 9998: multicast discovery
-# (SMUDGE_MULTICAST_PORT).
-EXPOSE 9999/udp 9998/udp
+# 9999: the protocol (SMUDGE_LISTEN_PORT), UDP, and its streams (Send,
+# Publish, checks), TCP on the same port; 9998: multicast discovery
+# (SMUDGE_MULTICAST_PORT); 8080: the liveness API and page, with -id.
+EXPOSE 9999/udp 9999/tcp 9998/udp 8080/tcp
 # nobody: binding ports above 1023 and joining multicast groups need no
 # privilege.
 USER 65534:65534
