@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/seed-c7906467/smudge"
+	"github.com/seed-c7906467/smudge/liveness"
 )
 
 // timeFormat is the time stamp at the start of every output line.
@@ -49,6 +50,9 @@ func (p statusPrinter) OnChange(node *smudge.Node, status smudge.NodeStatus) {
 type broadcastPrinter struct{ out *lineWriter }
 
 func (p broadcastPrinter) OnBroadcast(b *smudge.Broadcast) {
+	if liveness.IsMessage(b.Bytes()) {
+		return // the liveness store's own; it says what they did on standard error
+	}
 	origin := "?"
 	if o := b.Origin(); o != nil {
 		origin = o.Address()

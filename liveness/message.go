@@ -234,3 +234,8 @@ func sortedIDs[V any](set map[string]V) []string {
 	slices.SortFunc(ids, compareID)
 	return ids
 }
+
+// IsMessage reports whether a broadcast payload is one of the store's own
+// messages (decommissions), so that a program printing broadcasts can leave
+// them out.
+func IsMessage(payload []byte) bool { return strings.HasPrefix(string(payload), prefix) }

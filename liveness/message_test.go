@@ -171,3 +171,13 @@ func FuzzParseMeta(f *testing.F) {
 		}
 	})
 }
+
+func TestIsMessageTellsTheStoresBroadcastsFromOthers(t *testing.T) {
+	s := newSigner(testToken, "blue")
+	for _, p := range s.encode(time.Unix(1_700_000_000, 0), []string{"a", "b"}, 256) {
+		require.True(t, IsMessage(p), "%q", p)
+	}
+	for _, p := range []string{"", "hello", "smudge.liveness/2 x", " smudge.liveness/1 a"} {
+		require.False(t, IsMessage([]byte(p)), "%q", p)
+	}
+}
