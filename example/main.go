@@ -21,7 +21,8 @@
 //	15:04:08.001 127.0.0.1:10000 BROADCAST hello
 //
 // A payload holding control characters or invalid UTF-8 is printed as a Go
-// quoted string. Log messages and errors go to standard error. An empty
+// quoted string; the liveness store's own broadcasts (with -id) are not
+// printed. Log messages and errors go to standard error. An empty
 // input line is ignored; a line longer than the broadcast limit is reported
 // on standard error and not sent. End of input stops reading; the node keeps
 // running. SIGINT or SIGTERM makes the node leave the cluster gracefully
