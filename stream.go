@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/seed-c7906467/smudge/internal/keyring"
+	"github.com/seed-c7906467/smudge/internal/wire"
 )
 
 // Streams carry what does not fit in a packet: Send's messages and
@@ -514,29 +515,11 @@ func decodeRequest(b []byte) (request, error) {
 	if req.typ != requestMessage && req.typ != requestPublish {
 		return req, errRequestBody
 	}
-	var ip netip.Addr
-	switch b[1] {
-	case 4:
-		if len(b) < 2+4+2 {
-			return req, errRequestBody
-		}
-		ip = netip.AddrFrom4([4]byte(b[2:6]))
-		b = b[6:]
-	case 6:
-		if len(b) < 2+16+2 {
-			return req, errRequestBody
-		}
-		ip = netip.AddrFrom16([16]byte(b[2:18])).Unmap()
-		b = b[18:]
-	default:
+	from, rest, err := wire.ReadAddr(b[1:])
+	if err != nil {
 		return req, errRequestBody
 	}
-	port := binary.BigEndian.Uint16(b)
-	if port == 0 || ip.IsUnspecified() {
-		return req, errRequestBody
-	}
-	req.from = netip.AddrPortFrom(ip, port)
-	req.data = b[2:]
+	req.from, req.data = from, rest
 	return req, nil
 }
 
@@ -545,14 +528,7 @@ func decodeRequest(b []byte) (request, error) {
 func appendRequest(dst []byte, ring *keyring.Ring, typ byte, from netip.AddrPort, data []byte) ([]byte, []byte) {
 	plain := make([]byte, 0, 2+16+2+len(data))
 	plain = append(plain, typ)
-	if ip := from.Addr().Unmap(); ip.Is4() {
-		a := ip.As4()
-		plain = append(append(plain, 4), a[:]...)
-	} else {
-		a := ip.As16()
-		plain = append(append(plain, 6), a[:]...)
-	}
-	plain = binary.BigEndian.AppendUint16(plain, from.Port())
+	plain = wire.AppendAddr(plain, from)
 	plain = append(plain, data...)
 	if ring == nil {
 		dst = appendFrameHeader(dst, frameRequest, len(plain))

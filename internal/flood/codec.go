@@ -5,8 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"net/netip"
 	"time"
+
+	"github.com/seed-c7906467/smudge/internal/wire"
 )
 
 // The encoding of a Packet, carried as one stream message:
@@ -75,17 +76,7 @@ func AppendEncode(dst []byte, p Packet) ([]byte, error) {
 		return dst, fmt.Errorf("%w: origin %v, age %v, ttl %v", ErrNotEncoded, o, m.Age, m.TTL)
 	}
 	dst = append(dst, m.ID[:]...)
-	ip := o.Addr().Unmap()
-	if ip.Is4() {
-		a := ip.As4()
-		dst = append(dst, 4)
-		dst = append(dst, a[:]...)
-	} else {
-		a := ip.As16()
-		dst = append(dst, 6)
-		dst = append(dst, a[:]...)
-	}
-	dst = binary.BigEndian.AppendUint16(dst, o.Port())
+	dst = wire.AppendAddr(dst, o)
 	dst = binary.AppendUvarint(dst, uint64(m.Age/time.Millisecond))
 	dst = binary.AppendUvarint(dst, uint64(m.TTL/time.Millisecond))
 	return append(dst, m.Payload...), nil
@@ -141,29 +132,14 @@ func Decode(b []byte, maxPayload int) (Packet, error) {
 	}
 	copy(p.Msg.ID[:], b)
 	b = b[16:]
-	var ip netip.Addr
-	switch b[0] {
-	case 4:
-		if len(b) < 1+4+2 {
-			return p, ErrShort
-		}
-		ip = netip.AddrFrom4([4]byte(b[1:5]))
-		b = b[5:]
-	case 6:
-		if len(b) < 1+16+2 {
-			return p, ErrShort
-		}
-		ip = netip.AddrFrom16([16]byte(b[1:17])).Unmap()
-		b = b[17:]
-	default:
+	origin, b, err := wire.ReadAddr(b)
+	switch {
+	case errors.Is(err, wire.ErrMalformed): // cut short
+		return p, ErrShort
+	case err != nil:
 		return p, ErrAddress
 	}
-	port := binary.BigEndian.Uint16(b)
-	b = b[2:]
-	if port == 0 || ip.IsUnspecified() {
-		return p, ErrAddress
-	}
-	p.Msg.Origin = netip.AddrPortFrom(ip, port)
+	p.Msg.Origin = origin
 	age, k := binary.Uvarint(b)
 	if k <= 0 {
 		return p, ErrShort

@@ -323,6 +323,7 @@ type Engine struct {
 	digestInclude []bool
 	digestBuf     []byte
 	digestBitmap  []byte
+	peerDigest    []wire.DigestEntry // a pinger's digest, decoded (reused)
 
 	out   [2]outbox
 	cur   int
@@ -474,11 +475,7 @@ func (e *Engine) sendJoins(now time.Time) {
 		return
 	}
 	for _, a := range e.seeds {
-		p := e.newProbe()
-		*p = probe{seq: e.nextSeq(), addr: a, sentAt: now, join: true}
-		e.probes[p.seq] = p
-		e.sendPing(now, a, netip.AddrPort{}, p.seq, wire.PingFlagJoin, e.find(a), true)
-		e.schedule(timer{at: now.Add(e.rtt.timeout()), kind: timerProbe, seq: p.seq})
+		e.joinPing(now, a, e.find(a), true)
 	}
 	e.stats.JoinRounds++
 	e.joinBackoff = min(max(2*e.joinBackoff, e.cfg.ProbeInterval), maxJoinBackoff)
@@ -515,14 +512,14 @@ func (e *Engine) Announcement(now time.Time) []byte {
 // gossip merge the views). It costs one small packet per interval.
 const TombstoneRetry = time.Second
 
-// retryRemoved sends a join ping to a removed member's address.
-func (e *Engine) retryRemoved(now time.Time, a netip.AddrPort) {
+// joinPing sends a join ping to address a (m: its member, if any), whose
+// failure changes nothing.
+func (e *Engine) joinPing(now time.Time, a netip.AddrPort, m *member, gossip bool) {
 	p := e.newProbe()
 	*p = probe{seq: e.nextSeq(), addr: a, sentAt: now, join: true}
 	e.probes[p.seq] = p
-	e.sendPing(now, a, netip.AddrPort{}, p.seq, wire.PingFlagJoin, nil, false)
+	e.sendPing(now, a, netip.AddrPort{}, p.seq, wire.PingFlagJoin, m, gossip)
 	e.schedule(timer{at: now.Add(e.rtt.timeout()), kind: timerProbe, seq: p.seq})
-	e.stats.TombstoneRetries++
 }
 
 // maxJoinBackoff caps the time between two rounds of join attempts.
@@ -683,7 +680,8 @@ func (e *Engine) Tick(now time.Time) {
 	if !now.Before(e.nextTombRetry) {
 		e.nextTombRetry = now.Add(max(TombstoneRetry, e.cfg.ProbeInterval))
 		if a, ok := e.tombs.pickRetry(now, e.cfg.Rand); ok && !e.leaving {
-			e.retryRemoved(now, a)
+			e.joinPing(now, a, nil, false) // a removed member's address
+			e.stats.TombstoneRetries++
 		}
 	}
 	if !now.Before(e.nextProbeAt) {

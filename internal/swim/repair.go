@@ -85,11 +85,19 @@ func (e *Engine) expireRetained(now time.Time) {
 
 // digestGroup is a run of one origin's indexes in a digest being built.
 type digestGroup struct {
-	origin    bcastKey // index unused
-	first     uint32
-	last      uint32
-	newestIdx int // position in e.digestOrder of its newest broadcast
+	run   originBoot
+	first uint32
+	last  uint32
 }
+
+// count is how many indexes the run covers.
+func (g *digestGroup) count() int { return int(g.last-g.first) + 1 }
+
+// entryLen is the run's encoded length in a digest.
+func (g *digestGroup) entryLen() int { return wire.DigestEntryLen(g.run.origin, g.count()) }
+
+// holds reports whether k belongs to the run's origin and boot.
+func (g *digestGroup) holds(k bcastKey) bool { return g.run == originBoot{k.origin, k.boot} }
 
 // digest returns this node's digest message: nil when it retains nothing
 // (a ping's PingFlagDigest alone then says so). The digest is rebuilt only
@@ -135,18 +143,18 @@ func (e *Engine) buildDigest() {
 	for _, k := range keys {
 		if n := len(groups); n > 0 {
 			g := &groups[n-1]
-			if g.origin.origin == k.origin && g.origin.boot == k.boot && k.index-g.first < wire.MaxDigestSpan {
+			if g.holds(k) && k.index-g.first < wire.MaxDigestSpan {
 				g.last = k.index
 				continue
 			}
 		}
-		groups = append(groups, digestGroup{origin: k, first: k.index, last: k.index})
+		groups = append(groups, digestGroup{run: originBoot{k.origin, k.boot}, first: k.index, last: k.index})
 	}
 	e.digestGroups = groups
 
 	total := 0
 	for i := range groups {
-		total += wire.DigestEntryLen(groups[i].origin.origin, int(groups[i].last-groups[i].first)+1)
+		total += groups[i].entryLen()
 	}
 	include := e.digestInclude[:0]
 	for range groups {
@@ -164,7 +172,7 @@ func (e *Engine) buildDigest() {
 				e.digestCutoff = live[i].sent
 				continue
 			}
-			n := wire.DigestEntryLen(groups[g].origin.origin, int(groups[g].last-groups[g].first)+1)
+			n := groups[g].entryLen()
 			if used+n > e.digestBudget() {
 				break
 			}
@@ -178,9 +186,9 @@ func (e *Engine) buildDigest() {
 	ki := 0
 	for gi := range groups {
 		g := &groups[gi]
-		count := int(g.last-g.first) + 1
+		count := g.count()
 		start := ki
-		for ki < len(keys) && keys[ki].origin == g.origin.origin && keys[ki].boot == g.origin.boot && keys[ki].index <= g.last {
+		for ki < len(keys) && g.holds(keys[ki]) && keys[ki].index <= g.last {
 			ki++
 		}
 		if !include[gi] {
@@ -195,7 +203,7 @@ func (e *Engine) buildDigest() {
 			bitmap[off/8] |= 0x80 >> (off % 8)
 		}
 		e.digestBitmap = bitmap
-		buf = wire.AppendDigestEntry(buf, wire.DigestEntry{Origin: g.origin.origin, Boot: g.origin.boot, First: g.first, Count: count, Bitmap: bitmap})
+		buf = wire.AppendDigestEntry(buf, wire.DigestEntry{Origin: g.run.origin, Boot: g.run.boot, First: g.first, Count: count, Bitmap: bitmap})
 	}
 	e.digestBuf = buf
 	e.digestMsg.Entries = buf
@@ -214,10 +222,10 @@ func compareKeys(a, b bcastKey) int {
 // findGroup returns the index of the run holding k (groups are sorted).
 func findGroup(groups []digestGroup, k bcastKey) int {
 	i, _ := slices.BinarySearchFunc(groups, k, func(g digestGroup, k bcastKey) int {
-		if c := g.origin.origin.Compare(k.origin); c != 0 {
+		if c := g.run.origin.Compare(k.origin); c != 0 {
 			return c
 		}
-		if c := cmp.Compare(g.origin.boot, k.boot); c != 0 {
+		if c := cmp.Compare(g.run.boot, k.boot); c != 0 {
 			return c
 		}
 		if k.index > g.last {
@@ -244,12 +252,23 @@ func (e *Engine) appendRepairs(b []byte, now time.Time, d *wire.Message, addr ne
 		// One period of slack: the two nodes' age estimates differ.
 		cutoff = nowNS - int64(d.AgeMillis)*int64(time.Millisecond) + int64(e.cfg.ProbeInterval)
 	}
+	has := e.peerDigest[:0] // its entries, decoded once
+	if d != nil {
+		for rest := d.Entries; len(rest) > 0; {
+			entry, next, err := wire.NextDigestEntry(rest)
+			if err != nil {
+				break // Decode checked every entry
+			}
+			has, rest = append(has, entry), next
+		}
+	}
+	defer func() { clear(has); e.peerDigest = has[:0] }() // drop references to the packet
 	for i := len(e.retained) - 1; i >= e.retainHead && budget > 0; i-- {
 		r := &e.retained[i]
 		if r.sent <= offerAfter || r.key.origin == addr || (partial && r.sent < cutoff) {
 			continue
 		}
-		if e.queue.byKey[r.key] != nil || digestHas(d, r.key) {
+		if e.queue.byKey[r.key] != nil || digestHas(has, r.key) {
 			continue
 		}
 		age := (nowNS - r.sent) / int64(time.Millisecond)
@@ -269,19 +288,11 @@ func (e *Engine) appendRepairs(b []byte, now time.Time, d *wire.Message, addr ne
 	return b
 }
 
-// digestHas reports whether digest d lists k as present.
-func digestHas(d *wire.Message, k bcastKey) bool {
-	if d == nil {
-		return false
-	}
-	for rest := d.Entries; len(rest) > 0; {
-		entry, next, err := wire.NextDigestEntry(rest)
-		if err != nil {
-			return false // Decode checked every entry
-		}
-		rest = next
-		if entry.Origin == k.origin && entry.Boot == k.boot && entry.Covers(k.index) {
-			return entry.Has(k.index)
+// digestHas reports whether a digest's entries list k as present.
+func digestHas(entries []wire.DigestEntry, k bcastKey) bool {
+	for i := range entries {
+		if e := &entries[i]; e.Origin == k.origin && e.Boot == k.boot && e.Covers(k.index) {
+			return e.Has(k.index)
 		}
 	}
 	return false

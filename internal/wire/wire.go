@@ -421,6 +421,13 @@ func checkAddr(a netip.AddrPort, required bool) error {
 
 // bodyAddr reads an address inside a message body: family 0 (allowed unless
 // required) or a usable address.
+// ReadAddr decodes an address that AppendAddr wrote at the front of b and
+// returns the rest of b. The address must be present and usable as a
+// member's identity (not unspecified, not port 0; IPv4-mapped addresses come
+// back as IPv4). A bad one is ErrAddress; one cut short by the end of b
+// matches both ErrAddress and ErrMalformed.
+func ReadAddr(b []byte) (netip.AddrPort, []byte, error) { return bodyAddr(b, true) }
+
 func bodyAddr(b []byte, required bool) (netip.AddrPort, []byte, error) {
 	a, rest, ok, err := readAddr(b)
 	switch {
