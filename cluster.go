@@ -251,6 +251,7 @@ func (c *Cluster) start(ctx context.Context) error {
 		Rand:                 rng,
 	}
 	c.cfg.Limits.apply(&ecfg)
+	c.cfg.Lifeguard.apply(&ecfg)
 	e, err := swim.New(ecfg, now)
 	if err != nil {
 		tr.Close()

@@ -269,9 +269,16 @@ type Config struct {
 	IndirectChecks int
 
 	// SuspicionMult sets the suspicion timeout:
-	// SuspicionMult * max(1, log10(n)) * HeartbeatInterval.
+	// SuspicionMult * max(1, log10(n)) * HeartbeatInterval. With Lifeguard
+	// (the default) this is the timeout of a suspicion nobody confirms; it
+	// shrinks to Lifeguard.SuspicionMinMult as other members confirm it.
 	// SMUDGE_SUSPICION_MULT, default 5.
 	SuspicionMult int
+
+	// Lifeguard tunes, or switches off part by part, Lifeguard's
+	// refinements of failure detection. The zero value: all on.
+	// SMUDGE_LIFEGUARD=false switches all off.
+	Lifeguard LifeguardConfig
 
 	// RemoveDeadAfter is how long dead members are re-probed, with backoff,
 	// before they are forgotten. SMUDGE_REMOVE_DEAD_AFTER (Go duration such
@@ -581,6 +588,7 @@ func parseEnv(lookup func(string) (string, bool)) (Config, []envError) {
 	}
 
 	errs = append(errs, parseStreamEnv(get, &c)...)
+	errs = append(errs, parseLifeguardEnv(get, &c)...)
 	return c, errs
 }
 
@@ -820,6 +828,7 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("Meta is %d bytes: at most %d", len(c.Meta), MaxMetaBytes))
 	}
 	errs = append(errs, c.validateStreams()...)
+	errs = append(errs, c.Lifeguard.validate()...)
 	return errors.Join(errs...)
 }
 

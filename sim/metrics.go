@@ -343,6 +343,12 @@ func (m *Metrics) OnAction(at time.Duration, a *Action) {
 	case ActLeave:
 		m.left[a.Node.Index] = true // the others see it LEFT, not DEAD
 		m.marks = append(m.marks, Mark{Label: fmt.Sprintf("leave n%d", a.Node.Index), At: at.Seconds()})
+	case ActSlow:
+		// A slow node counts as paused: DEAD views of it are about a node
+		// that was not healthy.
+		if a.Duration > 0 && m.everPause[a.Node.Index] < 0 {
+			m.everPause[a.Node.Index] = now
+		}
 	case ActPause:
 		if m.everPause[a.Node.Index] < 0 {
 			m.everPause[a.Node.Index] = now

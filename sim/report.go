@@ -32,6 +32,7 @@ type Report struct {
 	Detection  Detection       `json:"detection"`
 	FalseDead  FalseDeadCounts `json:"false_dead"`
 	Suspicions Suspicions      `json:"suspicions"`
+	Lifeguard  Lifeguard       `json:"lifeguard"`
 	Traffic    Traffic         `json:"traffic"`
 	Broadcast  BroadcastStats  `json:"broadcasts"`
 
@@ -108,6 +109,18 @@ type Suspicions struct {
 	Raised  uint64 `json:"raised"`  // a node suspected a member itself
 	Refuted uint64 `json:"refuted"` // a node refuted a rumour about itself
 	Dead    uint64 `json:"dead"`    // suspicions that ran out (DEAD declared)
+}
+
+// Lifeguard sums the engines' Lifeguard counters (see swim's lifeguard.go).
+type Lifeguard struct {
+	HealthMean    float64 `json:"health_mean"`    // local health score of the live nodes at the end, on average
+	HealthMax     int     `json:"health_max"`     // and at most
+	HealthRaised  uint64  `json:"health_raised"`  // raises of the score
+	NacksSent     uint64  `json:"nacks_sent"`     // by relays whose ping went unanswered
+	NacksMissed   uint64  `json:"nacks_missed"`   // expected by a failed probe but not received
+	Confirmations uint64  `json:"confirmations"`  // independent accusers counted
+	Checks        uint64  `json:"checks"`         // probes run at an accuser's request
+	VerdictProbes uint64  `json:"verdict_probes"` // last probes run at once on another's DEAD verdict
 }
 
 // Traffic is what the nodes sent, per node and second of being up.
@@ -226,13 +239,23 @@ func (m *Metrics) Report() *Report {
 			up++
 			r.Traffic.QueueMean += float64(st.QueuedGossip)
 			r.Traffic.QueueMax = max(r.Traffic.QueueMax, st.QueuedGossip)
+			r.Lifeguard.HealthMean += float64(st.LocalHealth)
+			r.Lifeguard.HealthMax = max(r.Lifeguard.HealthMax, st.LocalHealth)
 		}
+		lg := &r.Lifeguard
+		lg.HealthRaised += st.HealthRaised
+		lg.NacksSent += st.NacksSent
+		lg.NacksMissed += st.NacksMissed
+		lg.Confirmations += st.SuspicionConfirmations
+		lg.Checks += st.ChecksRun
+		lg.VerdictProbes += st.VerdictProbes
 		r.Suspicions.Raised += st.SuspicionsRaised
 		r.Suspicions.Refuted += st.Refutations
 		r.Suspicions.Dead += st.DeadDeclared
 	}
 	if up > 0 {
 		r.Traffic.QueueMean /= float64(up)
+		r.Lifeguard.HealthMean /= float64(up)
 	}
 	if secs := m.NodeSeconds(); secs > 0 {
 		r.Traffic.PacketsPerNodeSec = float64(s.Net.Sent) / secs
@@ -362,6 +385,9 @@ func (r *Report) WriteText(w io.Writer) error {
 	}
 	fmt.Fprintf(&b, "suspicions: %d raised, %d refuted, %d ran out (DEAD)\n",
 		r.Suspicions.Raised, r.Suspicions.Refuted, r.Suspicions.Dead)
+	lg := &r.Lifeguard
+	fmt.Fprintf(&b, "lifeguard: local health at the end %.2f on average, %d at most (raised %d times); nacks %d sent, %d missed; %d confirmations, %d checks, %d last probes on verdicts\n",
+		lg.HealthMean, lg.HealthMax, lg.HealthRaised, lg.NacksSent, lg.NacksMissed, lg.Confirmations, lg.Checks, lg.VerdictProbes)
 	t := &r.Traffic
 	fmt.Fprintf(&b, "traffic: %.2f packets and %.0f bytes sent per node per second (%.2f packets, %.0f bytes per period); %d lost, %d cut by partitions\n",
 		t.PacketsPerNodeSec, t.BytesPerNodeSec, t.PacketsPerNodeSec*r.PeriodSeconds, t.BytesPerNodeSec*r.PeriodSeconds, t.Lost, t.Partitioned)

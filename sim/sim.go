@@ -114,6 +114,7 @@ type Node struct {
 
 	sim         *Sim
 	pausedUntil int64
+	inDelay     int64 // extra latency of every packet to it (SetSlow)
 	tickAt      int64 // -1: no tick scheduled
 	tickGen     uint64
 	group       int // partition group
@@ -170,12 +171,13 @@ const (
 	ActBroadcast                       // a node broadcast Payload as Index
 	ActLoss                            // the global loss rate became Loss
 	ActLinkLoss                        // the loss from Nodes[0] to Nodes[1] became Loss
+	ActSlow                            // packets to Node take Duration longer (0: normal again)
 )
 
 var actionNames = [...]string{
 	ActStart: "START", ActBootstrap: "BOOTSTRAP", ActCrash: "CRASH", ActPause: "PAUSE",
 	ActLeave: "LEAVE", ActPartition: "PARTITION", ActHeal: "HEAL", ActBroadcast: "BROADCAST",
-	ActLoss: "LOSS", ActLinkLoss: "LINKLOSS",
+	ActLoss: "LOSS", ActLinkLoss: "LINKLOSS", ActSlow: "SLOW",
 }
 
 // String names the kind as the trace does.
@@ -193,7 +195,7 @@ type Action struct {
 	Nodes    []*Node       // ActBootstrap: the nodes; ActStart: the seeds; ActLinkLoss: from, to
 	Groups   [][]*Node     // ActPartition
 	Cut      bool          // ActPartition: only Groups[0] and Groups[1] are cut from each other
-	Duration time.Duration // ActPause
+	Duration time.Duration // ActPause, ActSlow
 	Loss     float64       // ActLoss, ActLinkLoss
 	Index    uint32        // ActBroadcast
 	Boot     uint32        // ActBroadcast: the origin's boot id
@@ -483,6 +485,14 @@ func (s *Sim) SetLinkLoss(a, b *Node, p float64) {
 	s.act(&Action{Kind: ActLinkLoss, Nodes: []*Node{a, b}, Loss: p})
 }
 
+// SetSlow makes n a slow receiver: every packet to it takes d longer to
+// be handled, as if it waited in the queue of a node starved of CPU. Its
+// own timers keep time. 0 makes it normal again.
+func (s *Sim) SetSlow(n *Node, d time.Duration) {
+	n.inDelay = int64(d)
+	s.act(&Action{Kind: ActSlow, Node: n, Duration: d})
+}
+
 func (s *Sim) act(a *Action) {
 	for _, o := range s.obs {
 		o.OnAction(time.Duration(s.now), a)
@@ -609,7 +619,7 @@ func (s *Sim) send(from *Node, p *swim.Packet) {
 	}
 	data := s.buffer(len(p.Data))
 	copy(data, p.Data)
-	s.push(simEvent{at: s.now + int64(s.latency()), kind: evDeliver, node: int32(to.Index), from: int32(from.Index), data: data})
+	s.push(simEvent{at: s.now + int64(s.latency()) + to.inDelay, kind: evDeliver, node: int32(to.Index), from: int32(from.Index), data: data})
 }
 
 // latency draws one packet's one-way latency.

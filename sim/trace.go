@@ -66,6 +66,8 @@ func (t *Trace) OnAction(at time.Duration, a *Action) {
 		fmt.Fprintf(&b, " %d nodes", len(a.Nodes))
 	case ActPause:
 		fmt.Fprintf(&b, " for %v", a.Duration)
+	case ActSlow:
+		fmt.Fprintf(&b, " by %v", a.Duration)
 	case ActPartition:
 		if a.Cut {
 			b.WriteString(" cut")

@@ -38,8 +38,40 @@ type Config struct {
 	// IndirectChecks caps k, the number of ping-req relays.
 	IndirectChecks int
 	// SuspicionMult scales the suspicion timeout:
-	// SuspicionMult * max(1, log10(n)) * ProbeInterval.
+	// SuspicionMult * max(1, log10(n)) * ProbeInterval. With dynamic
+	// suspicion (Lifeguard, the default) this is the timeout of a
+	// suspicion nobody else confirms; it shrinks with confirmations.
 	SuspicionMult int
+
+	// Lifeguard (see lifeguard.go). Each part can be switched off.
+
+	// SuspicionMinMult is the floor of a confirmed suspicion's timeout, in
+	// the same unit as SuspicionMult (it may be fractional). 0 means
+	// DefaultSuspicionMinMult; it is capped at SuspicionMult.
+	SuspicionMinMult float64
+	// SuspicionConfirmations is how many independent accusers, besides the
+	// first, bring a suspicion's timeout down to its floor (at most
+	// MaxSuspicionConfirmations). 0 means DefaultSuspicionConfirmations.
+	SuspicionConfirmations int
+	// SuspicionChecks is how many random members a suspicion this node
+	// raises is pushed to at once, for them to probe the suspect. 0 means
+	// DefaultSuspicionChecks; negative turns checks off.
+	SuspicionChecks int
+	// MaxLocalHealth caps the local health score: this node's probe period
+	// and timeout stretch up to 1+MaxLocalHealth times. 0 means
+	// DefaultMaxLocalHealth.
+	MaxLocalHealth int
+	// NoLocalHealth turns the local health score off.
+	NoLocalHealth bool
+	// NoNacks turns nacks off: this node neither sends nor expects them.
+	NoNacks bool
+	// NoDynamicSuspicion turns dynamic suspicion off: every suspicion
+	// lasts SuspicionMult periods (times log10 n) here, and a DEAD verdict
+	// from another node only starts one.
+	NoDynamicSuspicion bool
+	// NoBuddy turns the buddy system off: pings to suspects do not carry
+	// the suspicion.
+	NoBuddy bool
 	// RemoveDeadAfter is how long a dead or left member is kept (and a dead
 	// one re-probed with backoff) before it is forgotten.
 	RemoveDeadAfter time.Duration
@@ -133,6 +165,19 @@ func (c *Config) setDefaults() {
 	if c.MaxTombstones == 0 {
 		c.MaxTombstones = DefaultMaxTombstones
 	}
+	if c.SuspicionMinMult == 0 {
+		c.SuspicionMinMult = DefaultSuspicionMinMult
+	}
+	c.SuspicionMinMult = min(c.SuspicionMinMult, float64(c.SuspicionMult))
+	if c.SuspicionConfirmations == 0 {
+		c.SuspicionConfirmations = DefaultSuspicionConfirmations
+	}
+	if c.SuspicionChecks == 0 {
+		c.SuspicionChecks = DefaultSuspicionChecks
+	}
+	if c.MaxLocalHealth == 0 {
+		c.MaxLocalHealth = DefaultMaxLocalHealth
+	}
 }
 
 // validate reports the first problem that would make the engine misbehave.
@@ -148,6 +193,12 @@ func (c *Config) validate() error {
 		return errors.New("swim: IndirectChecks must not be negative")
 	case c.SuspicionMult < 1:
 		return errors.New("swim: SuspicionMult must be at least 1")
+	case !(c.SuspicionMinMult > 0) || math.IsInf(c.SuspicionMinMult, 0):
+		return fmt.Errorf("swim: SuspicionMinMult %v must be a positive number", c.SuspicionMinMult)
+	case c.SuspicionConfirmations < 0 || c.SuspicionConfirmations > MaxSuspicionConfirmations:
+		return fmt.Errorf("swim: SuspicionConfirmations %d must be between 0 and %d", c.SuspicionConfirmations, MaxSuspicionConfirmations)
+	case c.MaxLocalHealth < 0 || c.MaxLocalHealth > 64:
+		return fmt.Errorf("swim: MaxLocalHealth %d must be between 0 and 64", c.MaxLocalHealth)
 	case c.RemoveDeadAfter <= 0 || c.BroadcastTTL <= 0:
 		return errors.New("swim: RemoveDeadAfter and BroadcastTTL must be positive")
 	case c.MaxPacketBytes < 256:

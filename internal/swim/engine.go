@@ -128,10 +128,21 @@ type Stats struct {
 	SyncsDeferred        uint64 // join answers held until the joiner acked a ping (anti-amplification)
 	TombstoneRetries     uint64 // join pings sent to removed members' addresses (partition healing)
 	Pushes               uint64 // packets pushed at once with news (PushFanout)
-	PendingTimers        int    // timers in the heap, cancelled ones included
-	CurrentProbeTimeout  time.Duration
-	CurrentEmitLimit     int
-	CurrentSuspicionTime time.Duration
+	// Lifeguard (lifeguard.go).
+	LocalHealth            int    // the local health score now: probe period and timeout are stretched 1+LocalHealth times
+	HealthRaised           uint64 // total raises of the score (failed probes, missed nacks, refutations)
+	NacksSent              uint64 // nacks sent as a ping-req relay whose ping went unanswered
+	NacksReceived          uint64 // nacks received for this node's ping-reqs
+	NacksMissed            uint64 // nacks expected but not received by the end of a failed probe
+	UnexpectedNacks        uint64 // nacks for no probe in its indirect phase (late or forged)
+	SuspicionConfirmations uint64 // independent accusers counted for suspicions held here
+	ChecksRequested        uint64 // suspicions pushed to members for them to probe the suspect
+	ChecksRun              uint64 // probes started here at another's request
+	VerdictProbes          uint64 // last probes started at once on another's DEAD verdict
+	PendingTimers          int    // timers in the heap, cancelled ones included
+	CurrentProbeTimeout    time.Duration
+	CurrentEmitLimit       int
+	CurrentSuspicionTime   time.Duration
 }
 
 // Errors returned by the engine's requests.
@@ -248,6 +259,8 @@ type probe struct {
 	requester netip.AddrPort
 	reqSeq    uint32
 	join      bool   // a join ping to a seed: no member yet
+	nacksWant uint8  // relays asked in the indirect phase that send nacks
+	nacks     uint8  // nacks received from them
 	announce  bool   // a multicast announcement: any number of acks until it times out
 	confirm   bool   // the last probe of a suspect whose suspicion ran out
 	gen       uint32 // confirm: the target's generation when it started
@@ -305,6 +318,11 @@ type Engine struct {
 
 	nextTombRetry time.Time // when to try a removed member's address next
 
+	// Lifeguard (lifeguard.go).
+	health         int // local health score, 0 (healthy) to MaxLocalHealth
+	suspicions     map[*member]*suspicion
+	freeSuspicions []*suspicion
+
 	queue      *gossipQueue
 	bcastIndex uint32
 	seen       map[bcastKey]time.Time
@@ -348,8 +366,10 @@ func New(cfg Config, now time.Time) (*Engine, error) {
 		rtt:     newRTTHistory(cfg.PingHistoryFrontload, cfg.MinProbeTimeout),
 		queue:   newGossipQueue(),
 		seen:    make(map[bcastKey]time.Time),
-		seq:     cfg.Rand.Uint32(),
-		tombs:   newTombstones(),
+
+		suspicions: make(map[*member]*suspicion),
+		seq:        cfg.Rand.Uint32(),
+		tombs:      newTombstones(),
 
 		syncTokens: cfg.MaxSyncsPerPeriod,
 		floors:     newBroadcastFloors(),
@@ -378,7 +398,7 @@ func (e *Engine) Stats() Stats {
 	s := e.stats
 	s.QueuedGossip = e.queue.len
 	s.PendingTimers = len(e.timers)
-	s.CurrentProbeTimeout = e.rtt.timeout()
+	s.CurrentProbeTimeout = e.ownProbeTimeout()
 	s.CurrentEmitLimit = e.emitLimit()
 	s.CurrentSuspicionTime = e.suspicionTimeout()
 	return s
@@ -386,9 +406,8 @@ func (e *Engine) Stats() Stats {
 
 func (e *Engine) emitLimit() int { return EmitLimit(e.live + 1) }
 
-func (e *Engine) suspicionTimeout() time.Duration {
-	return SuspicionTimeout(e.cfg.SuspicionMult, e.live+1, e.cfg.ProbeInterval)
-}
+// suspicionTimeout is the timeout of a suspicion nobody confirms.
+func (e *Engine) suspicionTimeout() time.Duration { return e.suspicionTimeoutAfter(0) }
 
 // NextDeadline is the time by which Tick must be called next.
 func (e *Engine) NextDeadline() time.Time {
@@ -648,7 +667,7 @@ func (e *Engine) Tick(now time.Time) {
 		case timerProbe:
 			e.probeTimeout(now, t.seq)
 		case timerSuspect:
-			if t.m.gen == t.gen && t.m.status == StatusSuspect && !t.m.removed {
+			if t.m.gen == t.gen && t.m.status == StatusSuspect && !t.m.removed && e.suspicionDue(&t) {
 				// DEAD only if a last probe fails too.
 				e.confirmProbe(now, t.m)
 			}
@@ -691,9 +710,10 @@ func (e *Engine) Tick(now time.Time) {
 				e.startProbe(now, m, wire.PingFlagDigest, false)
 			}
 		}
-		e.nextProbeAt = e.nextProbeAt.Add(e.cfg.ProbeInterval)
+		period := e.cfg.ProbeInterval * e.healthFactor()
+		e.nextProbeAt = e.nextProbeAt.Add(period)
 		if !e.nextProbeAt.After(now) { // we were not called for a while
-			e.nextProbeAt = now.Add(e.cfg.ProbeInterval)
+			e.nextProbeAt = now.Add(period)
 		}
 	}
 }
@@ -726,6 +746,7 @@ func (e *Engine) removeMember(now time.Time, m *member, retry bool) {
 	e.tombs.add(m.addr, m.inc, now.Add(e.cfg.TombstoneTTL), e.cfg.MaxTombstones, retry && m.status == StatusDead)
 	m.removed = true
 	m.gen++
+	e.endSuspicion(m)
 	e.members.remove(e.order, int(m.orderIdx))
 	lastIdx := len(e.order) - 1
 	last := e.order[lastIdx]
@@ -758,9 +779,12 @@ func (e *Engine) setState(now time.Time, m *member, st Status, inc uint32, sourc
 		if st == StatusSuspect && inc > prevInc {
 			// A new suspicion (the old one was refuted): a full timeout again.
 			m.gen++
-			e.schedule(timer{at: e.lastProbeAt(now), kind: timerSuspect, m: m, gen: m.gen})
+			e.startSuspicion(now, m, source)
 		}
 		return
+	}
+	if prev == StatusSuspect {
+		e.endSuspicion(m)
 	}
 	wasLive := m.live()
 	m.status, m.changed = st, e.ns(now)
@@ -780,7 +804,7 @@ func (e *Engine) setState(now time.Time, m *member, st Status, inc uint32, sourc
 		if !m.inProbeList { // back from DEAD at a higher incarnation: probe it, so it can refute
 			e.insertProbe(m)
 		}
-		e.schedule(timer{at: e.lastProbeAt(now), kind: timerSuspect, m: m, gen: m.gen})
+		e.startSuspicion(now, m, source)
 	case StatusDead:
 		m.backoffExp = 0
 		e.schedule(timer{at: now.Add(e.cfg.ProbeInterval), kind: timerReprobe, m: m, gen: m.gen})
@@ -883,6 +907,7 @@ func (e *Engine) applyUpdate(now time.Time, u *wire.Message, gossip, pushed bool
 			return false
 		}
 		e.inc = u.Incarnation + 1
+		e.adjustHealth(1) // accused: perhaps this node is the slow one
 		e.queue.addUpdate(e.selfUpdate())
 		if pushed { // the accusation is flooding: so must the answer
 			e.push(e.selfUpdate(), netip.AddrPort{}, netip.AddrPort{})
@@ -913,6 +938,12 @@ func (e *Engine) applyUpdate(now time.Time, u *wire.Message, gossip, pushed bool
 	}
 	if !supersedes(u.Incarnation, u.Status, m.inc, m.status) {
 		e.learnMeta(m, u)
+		if u.Status == StatusSuspect && m.status == StatusSuspect && u.Incarnation == m.inc {
+			e.confirmSuspicion(now, m, u.Source) // another accuser, perhaps
+			if pushed {
+				e.runCheck(now, m)
+			}
+		}
 		return false
 	}
 	if incJump(m.inc, u.Incarnation) {
@@ -924,16 +955,28 @@ func (e *Engine) applyUpdate(now time.Time, u *wire.Message, gossip, pushed bool
 		source = u.Subject
 	}
 	st := u.Status
+	lastProbe := false
 	if st == StatusDead && m.live() {
 		// A rumour of death about a member live here starts a suspicion
 		// here (or lets one run on): this node declares it DEAD only when
-		// its own suspicion runs out and a last probe fails, so the member
-		// has the suspicion timeout to refute. Otherwise a stale verdict
-		// kills a healthy member everywhere at once: when a partition
-		// heals, the side that was cut off gossips the death of every node
-		// of the other side, at the incarnation those nodes still have.
+		// a probe of its own fails, so a stale verdict cannot kill a
+		// healthy member everywhere at once (when a partition heals, the
+		// side that was cut off gossips the death of every node of the
+		// other side, at the incarnation those nodes still have). With
+		// dynamic suspicion that last probe starts at once, and a member
+		// alive after all refutes in its ack.
 		st = StatusSuspect
+		lastProbe = e.dynamicSuspicion()
 		if m.status == StatusSuspect && u.Incarnation == m.inc {
+			if !e.firstVerdict(now, m, source) {
+				return false
+			}
+			if lastProbe {
+				e.probeLast(now, m)
+			}
+			if pushed {
+				e.push(*u, from, netip.AddrPort{})
+			}
 			return false
 		}
 	}
@@ -942,6 +985,12 @@ func (e *Engine) applyUpdate(now time.Time, u *wire.Message, gossip, pushed bool
 	e.learnMeta(m, u)
 	if gossip {
 		e.queue.addUpdate(e.updateMsg(m))
+	}
+	if lastProbe {
+		e.firstVerdict(now, m, source)
+		e.probeLast(now, m)
+	} else if pushed && u.Status == StatusSuspect {
+		e.runCheck(now, m) // a check requested by the accuser
 	}
 	// Push on what came pushed and is news here: a death or leave (as it
 	// came, though a death is only a suspicion here), or the refutation of
@@ -1073,7 +1122,7 @@ func (e *Engine) startProbeGossip(now time.Time, m *member, flags uint8, reprobe
 		flags |= wire.PingFlagWantSelf
 	}
 	e.sendPing(now, m.addr, target, p.seq, flags, m, gossip)
-	e.schedule(timer{at: now.Add(e.rtt.timeout()), kind: timerProbe, seq: p.seq})
+	e.schedule(timer{at: now.Add(e.ownProbeTimeout()), kind: timerProbe, seq: p.seq})
 	e.stats.ProbesSent++
 }
 
@@ -1101,7 +1150,7 @@ func (e *Engine) sendPing(now time.Time, addr, target netip.AddrPort, seq uint32
 			b = d.AppendTo(b)
 		}
 	}
-	if m != nil && !m.removed && m.status != StatusAlive {
+	if m != nil && !m.removed && e.tellsState(m) {
 		u := e.updateMsg(m)
 		b = u.AppendTo(b)
 		gossip = gossip && m.status != StatusDead
@@ -1118,6 +1167,9 @@ func (e *Engine) probeTimeout(now time.Time, seq uint32) {
 		return // answered
 	}
 	m := p.target
+	if p.relay {
+		e.sendNack(p.requester, p.reqSeq)
+	}
 	if p.relay || p.reprobe || p.join || p.announce || m.removed || !m.live() {
 		e.dropProbe(seq, p)
 		return
@@ -1138,29 +1190,36 @@ func (e *Engine) probeTimeout(now time.Time, seq uint32) {
 			req := wire.Message{Type: wire.TypePingReq, Seq: seq, Target: m.addr}
 			b = req.AppendTo(b)
 			e.emit(r.addr, e.piggyback(b, now, r.addr))
+			if !e.cfg.NoNacks {
+				p.nacksWant++
+			}
 		}
 		e.sendPing(now, m.addr, m.addr, seq, 0, m, false) // it did not answer the first
-		e.schedule(timer{at: now.Add(2 * e.rtt.timeout()), kind: timerProbe, seq: seq})
+		e.schedule(timer{at: now.Add(2 * e.ownProbeTimeout()), kind: timerProbe, seq: seq})
 		return
 	}
-	confirm, gen := p.confirm, p.gen
+	confirm, gen, want, got := p.confirm, p.gen, p.nacksWant, p.nacks
 	e.dropProbe(seq, p)
 	e.stats.ProbesFailed++
+	// Local health: relays that did not even nack point at this node; with
+	// none to ask, any failure does.
+	if want > 0 {
+		e.stats.NacksMissed += uint64(want - got)
+		e.adjustHealth(int(want - got))
+	} else {
+		e.adjustHealth(1)
+	}
 	switch {
 	case m.status == StatusAlive:
 		e.setState(now, m, StatusSuspect, m.inc, e.cfg.Self)
 		e.queue.addUpdate(e.updateMsg(m))
 		e.stats.SuspicionsRaised++
+		e.requestChecks(m)
 	case confirm && m.status == StatusSuspect && m.gen == gen:
 		e.declareDead(now, m)
+	case m.status == StatusSuspect && !confirm:
+		e.accuse(now, m)
 	}
-}
-
-// lastProbeAt is when the last probe of a member suspected at now starts:
-// early enough that, if it fails (a direct timeout, then twice that for the
-// indirect phase), the member is DEAD when the suspicion timeout runs out.
-func (e *Engine) lastProbeAt(now time.Time) time.Time {
-	return now.Add(max(e.suspicionTimeout()-3*e.rtt.timeout(), 0))
 }
 
 func (e *Engine) declareDead(now time.Time, m *member) {
@@ -1180,7 +1239,7 @@ func (e *Engine) confirmProbe(now time.Time, m *member) {
 	*p = probe{seq: e.nextSeq(), target: m, addr: m.addr, sentAt: now, confirm: true, gen: m.gen}
 	e.probes[p.seq] = p
 	e.sendPing(now, m.addr, m.addr, p.seq, 0, m, false)
-	e.schedule(timer{at: now.Add(e.rtt.timeout()), kind: timerProbe, seq: p.seq})
+	e.schedule(timer{at: now.Add(e.ownProbeTimeout()), kind: timerProbe, seq: p.seq})
 	e.stats.ProbesSent++
 }
 
@@ -1335,6 +1394,8 @@ func (e *Engine) Receive(now time.Time, from netip.AddrPort, data []byte) {
 			answered = true
 		case wire.TypeAck:
 			e.handleAck(now, m.Seq, sender, from)
+		case wire.TypeNack:
+			e.handleNack(m.Seq)
 		case wire.TypePingReq:
 			e.relayPing(now, reply, m)
 		}
@@ -1344,7 +1405,7 @@ func (e *Engine) Receive(now time.Time, from netip.AddrPort, data []byte) {
 	}
 	// Tell the sender news about itself that no ack is carrying: our
 	// refutation, or that we hold it suspected or dead.
-	if refuted || sender.status != StatusAlive && e.ns(now) >= sender.nextNotice {
+	if refuted || e.tellsState(sender) && e.ns(now) >= sender.nextNotice {
 		b := e.startPacket(0)
 		var u wire.Message
 		if refuted {
@@ -1375,7 +1436,7 @@ func (e *Engine) answerPing(now time.Time, reply netip.AddrPort, sender *member,
 	b := e.startPacket(0)
 	ack := wire.Message{Type: wire.TypeAck, Seq: ping.Seq}
 	b = ack.AppendTo(b)
-	if sender.status != StatusAlive {
+	if e.tellsState(sender) {
 		u := e.updateMsg(sender)
 		b = u.AppendTo(b)
 	}
@@ -1473,10 +1534,13 @@ func (e *Engine) handleAck(now time.Time, seq uint32, sender *member, from netip
 		e.emit(done.requester, e.piggyback(b, now, done.requester))
 		return
 	}
+	if !done.join && !done.reprobe {
+		e.adjustHealth(-1)
+	}
 	if m := done.target; done.confirm && m != nil && !m.removed && m.status == StatusSuspect && m.gen == done.gen {
 		// It answered without refuting (its refutation is on its way, or
 		// was lost): give it another suspicion timeout.
-		e.schedule(timer{at: e.lastProbeAt(now), kind: timerSuspect, m: m, gen: m.gen})
+		e.restartSuspicion(now, m)
 	}
 	if !done.indirect {
 		rtt := now.Sub(done.sentAt)

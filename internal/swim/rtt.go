@@ -8,20 +8,29 @@ import (
 // rttHistorySize is how many round-trip samples the adaptive timeout uses.
 const rttHistorySize = 50
 
+// rttMinSamples is how many real round trips the timeout waits for before
+// it leaves the front-load values out.
+const rttMinSamples = 8
+
 // rttHistory keeps the last rttHistorySize round trips and derives the probe
 // timeout from them: mean + 3 standard deviations, floored at a minimum, as
 // Smudge does. It starts filled with a front-load value so that the first
-// timeouts are conservative.
+// timeouts are conservative. Once rttMinSamples real round trips are in,
+// the front-load values left are no longer counted: mixed with real ones
+// they would make a deviation out of nothing (a history of 200 ms
+// front-load and 1 ms round trips gives a 400 ms timeout on loopback).
 type rttHistory struct {
-	samples [rttHistorySize]float64 // nanoseconds
-	next    int
-	sum     float64
-	sumSq   float64
-	floor   time.Duration
+	samples   [rttHistorySize]float64 // nanoseconds
+	next      int
+	sum       float64
+	sumSq     float64
+	floor     time.Duration
+	frontload float64 // the front-load value
+	fake      int     // front-load values still in samples
 }
 
 func newRTTHistory(frontload, floor time.Duration) *rttHistory {
-	h := &rttHistory{floor: floor}
+	h := &rttHistory{floor: floor, frontload: float64(frontload), fake: rttHistorySize}
 	v := float64(frontload)
 	for i := range h.samples {
 		h.samples[i] = v
@@ -34,6 +43,9 @@ func newRTTHistory(frontload, floor time.Duration) *rttHistory {
 func (h *rttHistory) add(d time.Duration) {
 	v := float64(d)
 	old := h.samples[h.next]
+	if h.fake > 0 && h.next >= rttHistorySize-h.fake {
+		h.fake-- // the ring is overwritten in order: the fakes are at the end
+	}
 	h.samples[h.next] = v
 	h.next = (h.next + 1) % rttHistorySize
 	h.sum += v - old
@@ -49,8 +61,14 @@ func (h *rttHistory) add(d time.Duration) {
 
 // timeout is mean + 3 sd of the history, at least the floor.
 func (h *rttHistory) timeout() time.Duration {
-	mean := h.sum / rttHistorySize
-	variance := h.sumSq/rttHistorySize - mean*mean
+	n, sum, sumSq := float64(rttHistorySize), h.sum, h.sumSq
+	if real := rttHistorySize - h.fake; h.fake > 0 && real >= rttMinSamples {
+		n = float64(real)
+		sum -= float64(h.fake) * h.frontload
+		sumSq -= float64(h.fake) * h.frontload * h.frontload
+	}
+	mean := sum / n
+	variance := sumSq/n - mean*mean
 	if variance < 0 { // rounding
 		variance = 0
 	}

@@ -213,7 +213,7 @@ func expected(m Message) Message {
 	switch m.Type {
 	case TypePing:
 		w.Seq, w.Flags, w.Target = m.Seq, m.Flags, canon(m.Target)
-	case TypeAck:
+	case TypeAck, TypeNack:
 		w.Seq = m.Seq
 	case TypePingReq:
 		w.Seq, w.Target = m.Seq, canon(m.Target)

@@ -29,6 +29,7 @@
 //
 //	ping       seq (4), flags (1), target address (may be family 0)
 //	ack        seq (4)
+//	nack       seq (4)
 //	ping-req   seq (4), target address
 //	update     status (1), incarnation (4), subject address, source address (may be family 0),
 //	           then optionally the subject's metadata at that incarnation: length (1), bytes
@@ -71,6 +72,10 @@ const (
 	// TypeDigest lists the recent broadcasts the sender has, so that the
 	// receiver can send it those it lacks (see PingFlagDigest).
 	TypeDigest MsgType = 6
+	// TypeNack tells a ping-req's requester that the relay's ping to the
+	// target went unanswered (Lifeguard): a requester that hears neither an
+	// ack nor the nacks it expected is itself likely slow or cut off.
+	TypeNack MsgType = 7
 )
 
 // String names the message type.
@@ -88,6 +93,8 @@ func (t MsgType) String() string {
 		return "broadcast"
 	case TypeDigest:
 		return "digest"
+	case TypeNack:
+		return "nack"
 	}
 	return "unknown"
 }
@@ -474,7 +481,7 @@ func (m *Message) Validate() error {
 	switch m.Type {
 	case TypePing:
 		return checkAddr(m.Target, false)
-	case TypeAck:
+	case TypeAck, TypeNack:
 	case TypePingReq:
 		return checkAddr(m.Target, true)
 	case TypeUpdate:
@@ -520,7 +527,7 @@ func (m *Message) EncodedLen() int {
 	switch m.Type {
 	case TypePing:
 		return msgOverhead + 4 + 1 + AddrLen(m.Target)
-	case TypeAck:
+	case TypeAck, TypeNack:
 		return msgOverhead + 4
 	case TypePingReq:
 		return msgOverhead + 4 + AddrLen(m.Target)
@@ -556,7 +563,7 @@ func (m *Message) AppendTo(dst []byte) []byte {
 		dst = binary.BigEndian.AppendUint32(dst, m.Seq)
 		dst = append(dst, m.Flags)
 		dst = AppendAddr(dst, m.Target)
-	case TypeAck:
+	case TypeAck, TypeNack:
 		dst = binary.BigEndian.AppendUint32(dst, m.Seq)
 	case TypePingReq:
 		dst = binary.BigEndian.AppendUint32(dst, m.Seq)
@@ -648,7 +655,7 @@ func (p *Packet) Decode(b []byte) error {
 		// cannot overwrite the next message.
 		body := rest[msgOverhead:n:n]
 		rest = rest[n:]
-		if t < TypePing || t > TypeDigest {
+		if t < TypePing || t > TypeNack {
 			p.Skipped++
 			continue
 		}
@@ -684,7 +691,7 @@ func decodeBody(m *Message, b []byte) error {
 		m.Seq = binary.BigEndian.Uint32(b)
 		m.Flags = b[4]
 		m.Target, b, err = bodyAddr(b[5:], false)
-	case TypeAck:
+	case TypeAck, TypeNack:
 		if len(b) < 4 {
 			return ErrMalformed
 		}

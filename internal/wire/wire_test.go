@@ -105,6 +105,8 @@ func TestMessageRoundTrip(t *testing.T) {
 		{"ack max", Message{Type: TypeAck, Seq: 0xFFFFFFFF}, nil},
 		{"ack ignores target", Message{Type: TypeAck, Seq: 1, Target: v4a},
 			&Message{Type: TypeAck, Seq: 1}},
+		{"nack", Message{Type: TypeNack, Seq: 43}, nil},
+		{"nack max", Message{Type: TypeNack, Seq: 0xFFFFFFFF}, nil},
 		{"ping-req v4", Message{Type: TypePingReq, Seq: 9, Target: v4b}, nil},
 		{"ping-req v6", Message{Type: TypePingReq, Seq: 10, Target: v6a}, nil},
 		{"ping-req mapped", Message{Type: TypePingReq, Seq: 11, Target: mapped},
@@ -222,7 +224,7 @@ func TestEncodedLenMatchesForEveryType(t *testing.T) {
 	addrs := []netip.AddrPort{{}, v4a, v6a, mapped}
 	payloads := [][]byte{nil, {}, []byte("x"), make([]byte, 1000)}
 	var n int
-	for _, typ := range []MsgType{0, TypePing, TypeAck, TypePingReq, TypeUpdate, TypeBroadcast, 6, 255} {
+	for _, typ := range []MsgType{0, TypePing, TypeAck, TypePingReq, TypeUpdate, TypeBroadcast, TypeDigest, TypeNack, 8, 255} {
 		for _, st := range []Status{0, StatusAlive, StatusLeft, 5} {
 			for _, a1 := range addrs {
 				for _, a2 := range addrs {
@@ -274,7 +276,7 @@ func TestUnencodableMessages(t *testing.T) {
 		want error
 	}{
 		{"type 0", Message{Type: 0}, ErrMalformed},
-		{"type 7", Message{Type: 7, Seq: 1}, ErrMalformed},
+		{"type 8", Message{Type: 8, Seq: 1}, ErrMalformed},
 		{"type 255", Message{Type: 255}, ErrMalformed},
 		{"ping unspecified target", Message{Type: TypePing, Target: ap("0.0.0.0:1")}, ErrAddress},
 		{"ping target port 0", Message{Type: TypePing, Target: ap("10.0.0.1:0")}, ErrAddress},
@@ -467,7 +469,7 @@ func TestCompoundPacket(t *testing.T) {
 	mixed = AppendHeader(mixed, h)
 	for i := range msgs {
 		mixed = msgs[i].AppendTo(mixed)
-		mixed = append(mixed, rawMsg(MsgType(7+i%249), byte(i))...)
+		mixed = append(mixed, rawMsg(MsgType(8+i%248), byte(i))...)
 	}
 	p = mustDecode(t, mixed)
 	if len(p.Messages) != MaxMessages || p.Skipped != MaxMessages {
@@ -490,7 +492,7 @@ func TestSkipUnknownTypes(t *testing.T) {
 	b := cat(hdr(),
 		rawMsg(0),
 		ack,
-		rawMsg(7, 1, 2, 3),
+		rawMsg(8, 1, 2, 3),
 		rawMsg(255, make([]byte, 300)...),
 		Message{Type: TypePing, Seq: 1, Target: v4a}.appendTo(),
 		rawMsg(100),
@@ -510,7 +512,7 @@ func TestSkipUnknownTypes(t *testing.T) {
 	}
 
 	// Only unknown messages: no messages.
-	err := p.Decode(cat(hdr(), rawMsg(7), rawMsg(8, 1)))
+	err := p.Decode(cat(hdr(), rawMsg(8), rawMsg(9, 1)))
 	if !errors.Is(err, ErrNoMessages) {
 		t.Fatalf("only unknown: err = %v, want ErrNoMessages", err)
 	}
@@ -843,7 +845,7 @@ func TestAllocations(t *testing.T) {
 
 func TestStrings(t *testing.T) {
 	types := map[MsgType]string{TypePing: "ping", TypeAck: "ack", TypePingReq: "ping-req",
-		TypeUpdate: "update", TypeBroadcast: "broadcast", TypeDigest: "digest", 0: "unknown", 7: "unknown", 255: "unknown"}
+		TypeUpdate: "update", TypeBroadcast: "broadcast", TypeDigest: "digest", TypeNack: "nack", 0: "unknown", 8: "unknown", 255: "unknown"}
 	for typ, want := range types {
 		if typ.String() != want {
 			t.Errorf("MsgType(%d).String() = %q, want %q", typ, typ.String(), want)

@@ -1,0 +1,302 @@
+package swim
+
+import (
+	"math"
+	"net/netip"
+	"time"
+
+	"github.com/seed-c7906467/smudge/internal/wire"
+)
+
+// Lifeguard: the refinements of SWIM of Dadgar, Phillips and Currey,
+// "Lifeguard: Local Health Awareness for More Accurate Failure Detection"
+// (2018), and smudge's own suspicion checks. Each can be switched off in
+// Config, for comparison.
+//
+//   - Local health: a score from 0 to MaxLocalHealth that failed probes,
+//     missed nacks and refuted suspicions raise and successful probes lower.
+//     It multiplies this node's probe period and probe timeout by 1+score:
+//     a node that is itself slow (starved of CPU, its packets queued) stops
+//     accusing healthy members of its own slowness.
+//   - Nacks: a member asked to ping another on this node's behalf (ping-req)
+//     answers with a nack when its ping goes unanswered. A node that gets
+//     neither the ack nor the nacks it expected is likely the problem
+//     itself: each missed nack raises its score.
+//   - Dynamic suspicion: a suspicion's timeout starts at SuspicionMult
+//     periods (times max(1, log10 n)) and shrinks, with each independent
+//     accuser heard of (logarithmically, as Lifeguard does), to
+//     SuspicionMinMult periods after SuspicionConfirmations accusers. A DEAD
+//     verdict from another node counts as one, and starts this node's last
+//     probe of the member at once: no node holds a member DEAD unless a
+//     probe of its own failed (directly and through 2k others), so a stale
+//     verdict can never kill a healthy member, and a true one is taken
+//     within a probe's time.
+//   - Suspicion checks (smudge's): a node that raises a suspicion itself
+//     pushes it at once to SuspicionChecks random members, which probe the
+//     suspect at once: their pings carry the suspicion, so a live suspect
+//     refutes within a round trip, and their failures are independent
+//     accusations, sent straight to the accuser, that shrink its timeout.
+//   - Buddy system: every ping to a member suspected here, and every answer
+//     to it, carries the suspicion, so that the member refutes at once,
+//     whether or not the suspicion is still being gossiped (see tellsState).
+
+// Defaults for Lifeguard.
+const (
+	DefaultMaxLocalHealth         = 8
+	DefaultSuspicionMinMult       = 1.5
+	DefaultSuspicionConfirmations = 3
+	DefaultSuspicionChecks        = 3
+	// MaxSuspicionConfirmations bounds SuspicionConfirmations: the
+	// accusers of a suspicion are kept in a fixed array.
+	MaxSuspicionConfirmations = 7
+)
+
+// suspicion is the state of one member suspected here.
+type suspicion struct {
+	start    time.Time // when the suspicion (at this incarnation) began here
+	deadline time.Time // when its last probe is due: the at of its live timerSuspect
+	n        int       // accusers heard of, the first included
+	verdict  bool      // a DEAD verdict about it (at this incarnation) came
+	accusers [MaxSuspicionConfirmations + 1]netip.AddrPort
+}
+
+// dynamicSuspicion reports whether suspicion timeouts shrink with
+// confirmations (and DEAD verdicts about suspects are taken at once).
+func (e *Engine) dynamicSuspicion() bool { return !e.cfg.NoDynamicSuspicion }
+
+// healthFactor is 1 + the local health score: how much this node stretches
+// its probe period and probe timeout.
+func (e *Engine) healthFactor() time.Duration { return time.Duration(1 + e.health) }
+
+// ownProbeTimeout is how long this node waits for an ack to a ping of its
+// own: the adaptive timeout, stretched by the local health score.
+func (e *Engine) ownProbeTimeout() time.Duration { return e.rtt.timeout() * e.healthFactor() }
+
+// adjustHealth adds delta to the local health score, within its bounds.
+func (e *Engine) adjustHealth(delta int) {
+	if e.cfg.NoLocalHealth || delta == 0 {
+		return
+	}
+	e.health = min(max(e.health+delta, 0), e.cfg.MaxLocalHealth)
+	e.stats.LocalHealth = e.health
+	if delta > 0 {
+		e.stats.HealthRaised += uint64(delta)
+	}
+}
+
+// suspicionTimeoutAfter is a suspicion's timeout once c accusers besides
+// the first have been heard of.
+func (e *Engine) suspicionTimeoutAfter(c int) time.Duration {
+	n := e.live + 1
+	hi := SuspicionTimeout(e.cfg.SuspicionMult, n, e.cfg.ProbeInterval)
+	if !e.dynamicSuspicion() {
+		return hi
+	}
+	lo := time.Duration(e.cfg.SuspicionMinMult * math.Max(1, math.Log10(float64(n))) * float64(e.cfg.ProbeInterval))
+	k := min(e.cfg.SuspicionConfirmations, n-2)
+	if k < 1 || c >= k {
+		return min(lo, hi)
+	}
+	frac := math.Log(float64(c+1)) / math.Log(float64(k+1))
+	return max(hi-time.Duration(frac*float64(hi-lo)), lo)
+}
+
+// startSuspicion starts (or, at a new incarnation, restarts) the suspicion
+// of m, raised by accuser, and schedules its last probe.
+func (e *Engine) startSuspicion(now time.Time, m *member, accuser netip.AddrPort) {
+	s := e.suspicions[m]
+	if s == nil {
+		if k := len(e.freeSuspicions); k > 0 {
+			s = e.freeSuspicions[k-1]
+			e.freeSuspicions = e.freeSuspicions[:k-1]
+		} else {
+			s = new(suspicion)
+		}
+		e.suspicions[m] = s
+	}
+	*s = suspicion{start: now, n: 1}
+	s.accusers[0] = accuser
+	e.scheduleSuspicion(now, m, s, true)
+}
+
+// restartSuspicion gives m, which answered its last probe without
+// refuting, another suspicion timeout from now, its accusers kept.
+func (e *Engine) restartSuspicion(now time.Time, m *member) {
+	s := e.suspicions[m]
+	if s == nil {
+		e.startSuspicion(now, m, m.sourceAddr())
+		return
+	}
+	s.start = now
+	e.scheduleSuspicion(now, m, s, true)
+}
+
+// scheduleSuspicion schedules the last probe of m at the suspicion's
+// current timeout (early enough that a failed last probe, a timeout and
+// twice that for the indirect phase, ends with it), if that is earlier
+// than what is scheduled, or always if reset.
+func (e *Engine) scheduleSuspicion(now time.Time, m *member, s *suspicion, reset bool) {
+	at := s.start.Add(e.suspicionTimeoutAfter(s.n-1) - 3*e.ownProbeTimeout())
+	if at.Before(now) {
+		at = now
+	}
+	if !reset && !at.Before(s.deadline) {
+		return
+	}
+	s.deadline = at
+	e.schedule(timer{at: at, kind: timerSuspect, m: m, gen: m.gen})
+}
+
+// confirmSuspicion counts accuser, if new, as an independent accuser of m
+// (suspected here at its current incarnation) and shortens the suspicion.
+// It reports whether the accuser was new.
+func (e *Engine) confirmSuspicion(now time.Time, m *member, accuser netip.AddrPort) bool {
+	s := e.suspicions[m]
+	if s == nil || !accuser.IsValid() || accuser == m.addr {
+		return false
+	}
+	for _, a := range s.accusers[:s.n] {
+		if a == accuser {
+			return false
+		}
+	}
+	if s.n == len(s.accusers) || s.n > e.cfg.SuspicionConfirmations {
+		return false // the timeout is at its floor already
+	}
+	s.accusers[s.n] = accuser
+	s.n++
+	e.stats.SuspicionConfirmations++
+	if e.dynamicSuspicion() {
+		e.scheduleSuspicion(now, m, s, false)
+	}
+	return true
+}
+
+// endSuspicion forgets m's suspicion: it is no longer suspected here.
+func (e *Engine) endSuspicion(m *member) {
+	if s := e.suspicions[m]; s != nil {
+		delete(e.suspicions, m)
+		if len(e.freeSuspicions) < maxFreeProbes {
+			e.freeSuspicions = append(e.freeSuspicions, s)
+		}
+	}
+}
+
+// suspicionDue reports whether t, a timerSuspect of a member suspected
+// here, is the suspicion's current deadline (earlier ones were replaced as
+// confirmations shortened it).
+func (e *Engine) suspicionDue(t *timer) bool {
+	s := e.suspicions[t.m]
+	return s != nil && s.deadline.Equal(t.at)
+}
+
+// requestChecks pushes this node's new suspicion of m to SuspicionChecks
+// random members other than m, which probe m at once.
+func (e *Engine) requestChecks(m *member) {
+	if e.cfg.SuspicionChecks <= 0 || e.leaving {
+		return
+	}
+	u := e.updateMsg(m)
+	sent := 0
+	for _, r := range e.pickRandom(e.cfg.SuspicionChecks+1, m) {
+		if sent == e.cfg.SuspicionChecks {
+			break
+		}
+		b := e.startPacket(wire.HeaderFlagPush)
+		e.emit(r.addr, u.AppendTo(b))
+		sent++
+	}
+	e.stats.ChecksRequested += uint64(sent)
+}
+
+// accuse records that this node's own probe of m, suspected here on
+// another's word, failed: an independent accusation. It is counted, sent
+// straight to the accuser and gossiped.
+func (e *Engine) accuse(now time.Time, m *member) {
+	accuser := m.sourceAddr()
+	if !e.confirmSuspicion(now, m, e.cfg.Self) {
+		return
+	}
+	u := wire.Message{Type: wire.TypeUpdate, Status: StatusSuspect, Incarnation: m.inc, Subject: m.addr, Source: e.cfg.Self}
+	if accuser != e.cfg.Self && accuser != m.addr {
+		b := e.startPacket(0)
+		e.emit(accuser, u.AppendTo(b))
+	}
+	e.queue.addUpdate(u)
+}
+
+// handleNack counts a nack for the probe seq, from one of its relays.
+func (e *Engine) handleNack(seq uint32) {
+	p := e.probes[seq]
+	if p == nil || p.relay || !p.indirect || p.nacks >= p.nacksWant {
+		e.stats.UnexpectedNacks++
+		return
+	}
+	p.nacks++
+	e.stats.NacksReceived++
+}
+
+// sendNack tells requester that the ping this node sent on its behalf
+// (request seq) went unanswered.
+func (e *Engine) sendNack(requester netip.AddrPort, seq uint32) {
+	if e.cfg.NoNacks {
+		return
+	}
+	b := e.startPacket(0)
+	nack := wire.Message{Type: wire.TypeNack, Seq: seq}
+	e.emit(requester, nack.AppendTo(b))
+	e.stats.NacksSent++
+}
+
+// runCheck probes m, suspected on the word of the node that pushed the
+// suspicion here, at once, unless a probe of it is under way: the ping
+// carries the suspicion (the suspect refutes in its ack if alive), and its
+// failure is an independent accusation (see accuse).
+func (e *Engine) runCheck(now time.Time, m *member) {
+	if e.cfg.SuspicionChecks <= 0 || e.leaving || m.removed || m.status != StatusSuspect || len(e.probes) >= e.cfg.MaxPendingProbes {
+		return
+	}
+	for _, p := range e.probes {
+		if p.target == m {
+			return
+		}
+	}
+	e.startProbe(now, m, 0, false)
+	e.stats.ChecksRun++
+}
+
+// firstVerdict records a DEAD verdict by declarer about m, suspected here,
+// as a confirmation, and reports whether it is the first verdict of this
+// suspicion (to be acted upon and pushed on; later ones are not).
+func (e *Engine) firstVerdict(now time.Time, m *member, declarer netip.AddrPort) bool {
+	s := e.suspicions[m]
+	if s == nil || s.verdict {
+		return false
+	}
+	s.verdict = true
+	e.confirmSuspicion(now, m, declarer)
+	return true
+}
+
+// probeLast starts the last probe of m (see confirmProbe) at once, on
+// another node's verdict, unless one is under way.
+func (e *Engine) probeLast(now time.Time, m *member) {
+	if e.leaving || m.removed || m.status != StatusSuspect {
+		return
+	}
+	for _, p := range e.probes {
+		if p.target == m && p.confirm {
+			return
+		}
+	}
+	e.confirmProbe(now, m)
+	e.stats.VerdictProbes++
+}
+
+// tellsState reports whether packets to m carry what this node holds of
+// it: always when m is DEAD or LEFT here (so that it refutes, or a
+// partition heals), and when it is SUSPECTED, unless the buddy system is
+// off.
+func (e *Engine) tellsState(m *member) bool {
+	return m.status != StatusAlive && (m.status != StatusSuspect || !e.cfg.NoBuddy)
+}
