@@ -19,7 +19,7 @@ type Limits struct {
 	MaxPendingProbes int
 	// MaxSyncsPerPeriod bounds the join answers (member lists) sent per
 	// protocol period, so that join pings cannot be used to amplify traffic
-	// (Stats.SyncsSkipped). Default 16.
+	// (Stats.SyncsSkipped). Default 64.
 	MaxSyncsPerPeriod int
 	// MaxSyncMembers bounds the members described in one join answer.
 	// Default 1024.

@@ -127,7 +127,7 @@ const (
 	DefaultMaxRetained         = 1024
 	DefaultPushFanout          = 3
 	DefaultMaxSyncMembers      = 1024
-	DefaultMaxSyncsPerPeriod   = 16
+	DefaultMaxSyncsPerPeriod   = 64
 	DefaultMaxMembers          = 1 << 17
 	DefaultMaxPendingProbes    = 4096
 	DefaultTombstoneTTL        = time.Hour

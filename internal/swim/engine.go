@@ -128,6 +128,7 @@ type Stats struct {
 	SyncsDeferred        uint64 // join answers held until the joiner acked a ping (anti-amplification)
 	TombstoneRetries     uint64 // join pings sent to removed members' addresses (partition healing)
 	Pushes               uint64 // packets pushed at once with news (PushFanout)
+	PushesSkipped        uint64 // pushes not sent: the bound per period was reached (the news went by gossip)
 	// Lifeguard (lifeguard.go).
 	LocalHealth            int    // the local health score now: probe period and timeout are stretched 1+LocalHealth times
 	HealthRaised           uint64 // total raises of the score (failed probes, missed nacks, refutations)
@@ -315,6 +316,8 @@ type Engine struct {
 	joinBackoff time.Duration
 	joinGen     uint32
 	joinPending bool // a round of join pings is scheduled
+	pushTokens  int  // pushes left this period
+	synced      bool // a join answer (the member list) arrived
 
 	nextTombRetry time.Time // when to try a removed member's address next
 
@@ -372,6 +375,7 @@ func New(cfg Config, now time.Time) (*Engine, error) {
 		tombs:      newTombstones(),
 
 		syncTokens: cfg.MaxSyncsPerPeriod,
+		pushTokens: 4 * cfg.PushFanout,
 		floors:     newBroadcastFloors(),
 		meta:       newMetaData(cfg.Meta),
 	}
@@ -629,7 +633,7 @@ func (e *Engine) Broadcast(now time.Time, payload []byte) (uint32, error) {
 	}
 	e.queue.addBroadcast(msg, now, netip.AddrPort{})
 	e.retain(now, msg, 0)
-	e.push(msg, netip.AddrPort{}, netip.AddrPort{})
+	e.push(now, msg, netip.AddrPort{}, netip.AddrPort{})
 	e.stats.BroadcastsSent++
 	return e.bcastIndex, nil
 }
@@ -687,7 +691,10 @@ func (e *Engine) Tick(now time.Time) {
 		case timerJoin:
 			if t.seq == e.joinGen {
 				e.joinPending = false
-				if e.live == 0 {
+				// Ask again while alone, or while no seed has sent the
+				// member list (it may have had no join answer left for this
+				// period, in a join storm): a few times, with backoff.
+				if e.live == 0 || !e.synced && e.joinBackoff < maxJoinBackoff/2 {
 					e.sendJoins(now)
 				}
 			}
@@ -705,6 +712,7 @@ func (e *Engine) Tick(now time.Time) {
 	}
 	if !now.Before(e.nextProbeAt) {
 		e.syncTokens = e.cfg.MaxSyncsPerPeriod
+		e.pushTokens = e.pushesPerPeriod()
 		if !e.leaving {
 			if m := e.nextProbeTarget(); m != nil {
 				e.startProbe(now, m, wire.PingFlagDigest, false)
@@ -910,7 +918,7 @@ func (e *Engine) applyUpdate(now time.Time, u *wire.Message, gossip, pushed bool
 		e.adjustHealth(1) // accused: perhaps this node is the slow one
 		e.queue.addUpdate(e.selfUpdate())
 		if pushed { // the accusation is flooding: so must the answer
-			e.push(e.selfUpdate(), netip.AddrPort{}, netip.AddrPort{})
+			e.push(now, e.selfUpdate(), netip.AddrPort{}, netip.AddrPort{})
 		}
 		e.stats.Refutations++
 		return true
@@ -932,6 +940,9 @@ func (e *Engine) applyUpdate(now time.Time, u *wire.Message, gossip, pushed bool
 			m = e.addMember(now, u.Subject, StatusAlive, u.Incarnation, u.Subject, u)
 			if gossip {
 				e.queue.addUpdate(e.updateMsg(m))
+			}
+			if pushed { // a newcomer's arrival, flooding: pass it on once
+				e.push(now, *u, from, u.Subject)
 			}
 		}
 		return false
@@ -975,7 +986,7 @@ func (e *Engine) applyUpdate(now time.Time, u *wire.Message, gossip, pushed bool
 				e.probeLast(now, m)
 			}
 			if pushed {
-				e.push(*u, from, netip.AddrPort{})
+				e.push(now, *u, from, netip.AddrPort{})
 			}
 			return false
 		}
@@ -996,7 +1007,7 @@ func (e *Engine) applyUpdate(now time.Time, u *wire.Message, gossip, pushed bool
 	// came, though a death is only a suspicion here), or the refutation of
 	// one.
 	if pushed && (u.Status == StatusDead || u.Status == StatusLeft || u.Status == StatusAlive && !wasAlive) {
-		e.push(*u, from, netip.AddrPort{})
+		e.push(now, *u, from, netip.AddrPort{})
 	}
 	return false
 }
@@ -1225,7 +1236,7 @@ func (e *Engine) probeTimeout(now time.Time, seq uint32) {
 func (e *Engine) declareDead(now time.Time, m *member) {
 	e.setState(now, m, StatusDead, m.inc, e.cfg.Self)
 	e.queue.addUpdate(e.updateMsg(m))
-	e.push(e.updateMsg(m), netip.AddrPort{}, netip.AddrPort{})
+	e.push(now, e.updateMsg(m), netip.AddrPort{}, netip.AddrPort{})
 	e.stats.DeadDeclared++
 }
 
@@ -1334,15 +1345,26 @@ func (e *Engine) Receive(now time.Time, from netip.AddrPort, data []byte) {
 		reply = h.Sender
 	}
 	gossip := h.Flags&wire.HeaderFlagSync == 0
-	pushed := h.Flags&wire.HeaderFlagPush != 0
-	var self *wire.Message // the sender's own update, carrying its metadata
+	if !gossip {
+		e.synced = true
+	}
+	pushed := h.Flags&wire.HeaderFlagPush != 0 // its first message is news pushed; the rest is gossip
+	var self *wire.Message                     // the sender's own update, carrying its metadata
 	for i := range e.pkt.Messages {
 		if m := &e.pkt.Messages[i]; m.Type == wire.TypeUpdate && m.Subject == h.Sender && m.HasMeta && m.Incarnation == h.Incarnation {
 			self = m
 			break
 		}
 	}
+	known := e.find(h.Sender) != nil
 	sender := e.heardFrom(now, h.Sender, h.Incarnation, gossip, self)
+	if sender != nil && !known && e.hasJoinPing() {
+		// A newcomer: its arrival is flooded at once, as a death is, so
+		// that every member knows it within a few hops (each forwards it
+		// once, on first receipt) instead of within the periods gossip
+		// takes; a join storm then converges in milliseconds.
+		e.push(now, e.updateMsg(sender), h.Sender, netip.AddrPort{})
+	}
 	if sender == nil {
 		// Dropped (counted by admit); only news about this node itself is
 		// heeded, so that two sides that forgot each other can each refute
@@ -1374,11 +1396,11 @@ func (e *Engine) Receive(now time.Time, from netip.AddrPort, data []byte) {
 			if stale && m.Subject != e.cfg.Self {
 				continue
 			}
-			if e.applyUpdate(now, m, gossip, pushed, h.Sender) {
+			if e.applyUpdate(now, m, gossip, pushed && i == 0, h.Sender) {
 				refuted = true
 			}
 		case wire.TypeBroadcast:
-			e.receiveBroadcast(now, m, h.Sender, pushed)
+			e.receiveBroadcast(now, m, h.Sender, pushed && i == 0)
 		}
 	}
 	answered := false
@@ -1417,6 +1439,16 @@ func (e *Engine) Receive(now time.Time, from netip.AddrPort, data []byte) {
 		b = u.AppendTo(b)
 		e.emit(reply, e.piggyback(b, now, reply))
 	}
+}
+
+// hasJoinPing reports whether the packet being received holds a join ping.
+func (e *Engine) hasJoinPing() bool {
+	for i := range e.pkt.Messages {
+		if m := &e.pkt.Messages[i]; m.Type == wire.TypePing && m.Flags&wire.PingFlagJoin != 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // maxUnverifiedAnswer bounds the bytes answered to a ping from a sender
@@ -1609,7 +1641,7 @@ func (e *Engine) receiveBroadcast(now time.Time, m *wire.Message, from netip.Add
 	}})
 	e.retain(now, msg, m.AgeMillis)
 	if pushed {
-		e.push(msg, from, m.Subject)
+		e.push(now, msg, from, m.Subject)
 	}
 	if e.queue.broadcasts < e.cfg.MaxQueuedBroadcasts {
 		e.queue.addBroadcast(msg, now, from)
@@ -1637,8 +1669,12 @@ func (e *Engine) expireSeen(now time.Time) {
 }
 
 // push sends msg at once, in a packet of its own marked HeaderFlagPush, to
-// PushFanout random live members other than skip1 and skip2.
-func (e *Engine) push(msg wire.Message, skip1, skip2 netip.AddrPort) {
+// PushFanout random live members other than skip1 and skip2. The rest of
+// the packet carries gossip as any other. Pushes are bounded per period
+// (pushesPerPeriod): past the bound, news goes by gossip only, so that a
+// storm of news (a thousand nodes joining at once) costs a few packets per
+// period, each carrying many items, not a few per item.
+func (e *Engine) push(now time.Time, msg wire.Message, skip1, skip2 netip.AddrPort) {
 	if e.cfg.PushFanout < 0 || e.leaving {
 		return
 	}
@@ -1650,12 +1686,22 @@ func (e *Engine) push(msg wire.Message, skip1, skip2 netip.AddrPort) {
 		if m.addr == skip1 || m.addr == skip2 {
 			continue
 		}
+		if e.pushTokens <= 0 {
+			e.stats.PushesSkipped++
+			break
+		}
+		e.pushTokens--
 		b := e.startPacket(wire.HeaderFlagPush)
-		e.emit(m.addr, msg.AppendTo(b))
+		b = msg.AppendTo(b)
+		e.emit(m.addr, e.piggyback(b, now, m.addr))
 		sent++
 	}
 	e.stats.Pushes += uint64(sent)
 }
+
+// pushesPerPeriod is how many packets a node pushes per protocol period at
+// most.
+func (e *Engine) pushesPerPeriod() int { return 4 * e.cfg.PushFanout }
 
 // ---- output ----
 
