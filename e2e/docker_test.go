@@ -399,7 +399,7 @@ func addrs(nodes []*node) []string {
 type statusLine struct {
 	at     time.Time
 	addr   string
-	status string // ALIVE, SUSPECTED, DEAD
+	status string // ALIVE, SUSPECTED, DEAD, REMOVED
 	left   bool
 }
 
@@ -438,7 +438,7 @@ func parseStatusLines(out string, now time.Time) []statusLine {
 			continue
 		}
 		switch f[2] {
-		case "ALIVE", "SUSPECTED", "DEAD":
+		case "ALIVE", "SUSPECTED", "DEAD", "REMOVED":
 		default:
 			continue
 		}

@@ -256,3 +256,52 @@ func TestDockerCompose(t *testing.T) {
 		time.Sleep(pollEvery)
 	}
 }
+
+// partitionHold is how long TestPartitionOfAMinuteHeals keeps its
+// partition: twice the default SMUDGE_REMOVE_DEAD_AFTER (30 s), so that
+// each side has removed the other from its member list before it heals.
+const partitionHold = 60 * time.Second
+
+// TestPartitionOfAMinuteHeals: five containers that found each other by
+// multicast, announcing only once at start (the default: no periodic
+// announcement to rescue them), and with no initial hosts, are split 3/2
+// for a minute. Each side sees the other DEAD, then removes it from its
+// member list; when the network is back, the two sides find each other
+// again by themselves (each node retries the addresses of members it
+// removed as DEAD, once a second: see the README, "Partitions of any length
+// heal") and are one view of 5 ALIVE again, without a restart.
+func TestPartitionOfAMinuteHeals(t *testing.T) {
+	n := newNetwork(t, false)
+	n.start(5)
+	nodes := n.nodes
+	all := addrs(nodes)
+	waitViews(t, nodes, wantAll(all, "ALIVE"), convergeTimeout, "every node to see all 5 ALIVE")
+
+	majority, cut := nodes[:3], nodes[3:]
+	parted := time.Now()
+	for _, nd := range cut {
+		dockerT(t, "network", "disconnect", n.name, nd.name)
+	}
+	at, _ := waitViews(t, majority, wantAll(addrs(cut), "REMOVED"), partitionHold, "the 3 connected nodes to remove the 2 cut off")
+	measured(t, "partition to REMOVED on the side of 3: %v", at.Sub(parted).Round(time.Millisecond))
+	for _, nd := range cut {
+		others := want{}
+		for _, o := range nodes {
+			if o != nd {
+				others[o.addr] = "REMOVED"
+			}
+		}
+		waitViews(t, []*node{nd}, others, partitionHold, nd.name+" (cut off) to remove the 4 others")
+	}
+	if rest := partitionHold - time.Since(parted); rest > 0 {
+		time.Sleep(rest)
+	}
+
+	for _, nd := range cut {
+		dockerT(t, "network", "connect", "--ip", nd.ip.String(), n.name, nd.name)
+	}
+	reconnected := time.Now()
+	at, _ = waitViews(t, nodes, wantAll(all, "ALIVE"), healTimeout, "one view of 5 ALIVE again after the reconnection")
+	measured(t, "reconnect to one view of 5 ALIVE at all 5: %v (partition held %v)",
+		at.Sub(reconnected).Round(time.Millisecond), reconnected.Sub(parted).Round(100*time.Millisecond))
+}

@@ -19,9 +19,11 @@
 //	15:04:05.000 127.0.0.1:9999 ALIVE
 //	15:04:07.250 127.0.0.1:10000 DEAD (left)
 //	15:04:08.001 127.0.0.1:10000 BROADCAST hello
+//	15:04:37.250 127.0.0.1:10000 REMOVED
 //
 // A payload holding control characters or invalid UTF-8 is printed as a Go
-// quoted string; the liveness store's own broadcasts (with -id) are not
+// quoted string (REMOVED: a dead or left member was forgotten, after
+// SMUDGE_REMOVE_DEAD_AFTER); the liveness store's own broadcasts (with -id) are not
 // printed. Log messages and errors go to standard error. An empty
 // input line is ignored; a line longer than the broadcast limit is reported
 // on standard error and not sent. End of input stops reading; the node keeps

@@ -46,6 +46,12 @@ func (p statusPrinter) OnChange(node *smudge.Node, status smudge.NodeStatus) {
 	p.out.printLine(text)
 }
 
+// OnRemove prints "<time> <address> REMOVED" when a dead or left member is
+// forgotten (after SMUDGE_REMOVE_DEAD_AFTER).
+func (p statusPrinter) OnRemove(node *smudge.Node) {
+	p.out.printLine(node.Address() + " REMOVED")
+}
+
 // broadcastPrinter prints "<time> <origin address> BROADCAST <payload>".
 type broadcastPrinter struct{ out *lineWriter }
 
