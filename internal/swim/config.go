@@ -92,6 +92,15 @@ type Config struct {
 	// first and by each node it is news to; piggybacking goes on as before. 0 means DefaultPushFanout; negative turns pushing
 	// off.
 	PushFanout int
+	// GossipInterval is the time between gossip rounds (gossip.go): after
+	// news (a broadcast, a death, a leave, a newcomer) this node sends its
+	// gossip to GossipNodes random live members, at once and again
+	// GossipInterval later, besides piggybacking it on probes. 0 means a
+	// quarter of the probe period, at most DefaultMaxGossipInterval (50 ms).
+	GossipInterval time.Duration
+	// GossipNodes is how many members a gossip round sends to. 0 means
+	// DefaultGossipNodes; negative turns gossip rounds off.
+	GossipNodes int
 	// MaxRetainedBroadcasts bounds the recent broadcasts kept for the
 	// repair round (see repair.go); past it the oldest are forgotten.
 	// Negative turns the repair round off.
@@ -178,6 +187,9 @@ func (c *Config) setDefaults() {
 	if c.MaxLocalHealth == 0 {
 		c.MaxLocalHealth = DefaultMaxLocalHealth
 	}
+	if c.GossipNodes == 0 {
+		c.GossipNodes = DefaultGossipNodes
+	}
 }
 
 // validate reports the first problem that would make the engine misbehave.
@@ -197,6 +209,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("swim: SuspicionMinMult %v must be a positive number", c.SuspicionMinMult)
 	case c.SuspicionConfirmations < 0 || c.SuspicionConfirmations > MaxSuspicionConfirmations:
 		return fmt.Errorf("swim: SuspicionConfirmations %d must be between 0 and %d", c.SuspicionConfirmations, MaxSuspicionConfirmations)
+	case c.GossipInterval < 0:
+		return errors.New("swim: GossipInterval must not be negative")
 	case c.MaxLocalHealth < 0 || c.MaxLocalHealth > 64:
 		return fmt.Errorf("swim: MaxLocalHealth %d must be between 0 and 64", c.MaxLocalHealth)
 	case c.RemoveDeadAfter <= 0 || c.BroadcastTTL <= 0:

@@ -129,6 +129,7 @@ type Stats struct {
 	TombstoneRetries     uint64 // join pings sent to removed members' addresses (partition healing)
 	Pushes               uint64 // packets pushed at once with news (PushFanout)
 	PushesSkipped        uint64 // pushes not sent: the bound per period was reached (the news went by gossip)
+	GossipPackets        uint64 // packets of gossip rounds (gossip.go)
 	// Lifeguard (lifeguard.go).
 	LocalHealth            int    // the local health score now: probe period and timeout are stretched 1+LocalHealth times
 	HealthRaised           uint64 // total raises of the score (failed probes, missed nacks, refutations)
@@ -317,7 +318,10 @@ type Engine struct {
 	joinGen     uint32
 	joinPending bool // a round of join pings is scheduled
 	pushTokens  int  // pushes left this period
-	synced      bool // a join answer (the member list) arrived
+
+	nextGossipAt time.Time // the next gossip round (gossip.go)
+	urgentUntil  time.Time // gossip rounds run until then
+	synced       bool      // a join answer (the member list) arrived
 
 	nextTombRetry time.Time // when to try a removed member's address next
 
@@ -419,7 +423,7 @@ func (e *Engine) NextDeadline() time.Time {
 	if len(e.timers) > 0 && e.timers[0].at.Before(d) {
 		d = e.timers[0].at
 	}
-	return d
+	return e.gossipDeadline(d)
 }
 
 // Outbox returns the packets to send and the events produced since the last
@@ -710,6 +714,7 @@ func (e *Engine) Tick(now time.Time) {
 			e.stats.TombstoneRetries++
 		}
 	}
+	e.gossipRound(now)
 	if !now.Before(e.nextProbeAt) {
 		e.syncTokens = e.cfg.MaxSyncsPerPeriod
 		e.pushTokens = e.pushesPerPeriod()
@@ -941,6 +946,7 @@ func (e *Engine) applyUpdate(now time.Time, u *wire.Message, gossip, pushed bool
 			if gossip {
 				e.queue.addUpdate(e.updateMsg(m))
 			}
+			e.urgent(now)
 			if pushed { // a newcomer's arrival, flooding: pass it on once
 				e.push(now, *u, from, u.Subject)
 			}
@@ -991,7 +997,7 @@ func (e *Engine) applyUpdate(now time.Time, u *wire.Message, gossip, pushed bool
 			return false
 		}
 	}
-	wasAlive := m.status == StatusAlive
+	wasAlive, wasDead := m.status == StatusAlive, m.status == StatusDead || m.status == StatusLeft
 	e.setState(now, m, st, u.Incarnation, source)
 	e.learnMeta(m, u)
 	if gossip {
@@ -1005,9 +1011,14 @@ func (e *Engine) applyUpdate(now time.Time, u *wire.Message, gossip, pushed bool
 	}
 	// Push on what came pushed and is news here: a death or leave (as it
 	// came, though a death is only a suspicion here), or the refutation of
-	// one.
-	if pushed && (u.Status == StatusDead || u.Status == StatusLeft || u.Status == StatusAlive && !wasAlive) {
-		e.push(now, *u, from, netip.AddrPort{})
+	// one. However it came, such news starts gossip rounds.
+	if u.Status == StatusDead || u.Status == StatusLeft || u.Status == StatusAlive && !wasAlive {
+		if u.Status != StatusAlive || wasDead { // not the refutation of a mere suspicion, as loss makes many
+			e.urgent(now)
+		}
+		if pushed {
+			e.push(now, *u, from, netip.AddrPort{})
+		}
 	}
 	return false
 }
@@ -1640,6 +1651,7 @@ func (e *Engine) receiveBroadcast(now time.Time, m *wire.Message, from netip.Add
 		Origin: m.Subject, Boot: m.Boot, Index: m.Index, Payload: msg.Payload,
 	}})
 	e.retain(now, msg, m.AgeMillis)
+	e.urgent(now) // news: gossip rounds, however it came
 	if pushed {
 		e.push(now, msg, from, m.Subject)
 	}
@@ -1678,6 +1690,7 @@ func (e *Engine) push(now time.Time, msg wire.Message, skip1, skip2 netip.AddrPo
 	if e.cfg.PushFanout < 0 || e.leaving {
 		return
 	}
+	e.urgent(now)
 	sent := 0
 	for _, m := range e.pickRandom(e.cfg.PushFanout+2, nil) {
 		if sent == e.cfg.PushFanout {
