@@ -165,7 +165,8 @@ func TestMetricsDetectionAndFalseDead(t *testing.T) {
 	assert.Equal(t, 19, c.Survivors)
 	assert.Equal(t, 19, c.Detected)
 	require.NotNil(t, c.AllDead)
-	assert.Greater(t, *c.AllDead, swim.SuspicionTimeout(5, 20, period).Seconds())
+	// At least the floor of a confirmed suspicion (Lifeguard).
+	assert.Greater(t, *c.AllDead, swim.DefaultSuspicionMinMult*math.Log10(20)*period.Seconds())
 	assert.Less(t, *c.AllDead, 15.0)
 	assert.Equal(t, 19, r.Detection.Each.N)
 	assert.InDelta(t, *c.AllDead, r.Detection.All.Max, 1e-9)

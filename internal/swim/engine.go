@@ -1197,27 +1197,7 @@ func (e *Engine) probeTimeout(now time.Time, seq uint32) {
 		return
 	}
 	if !p.indirect {
-		// Ask k others to try, and try once more ourselves: in a cluster of
-		// two there is nobody to ask, and one lost packet must not suspect.
-		p.indirect = true
-		e.stats.IndirectProbes++
-		k := min(e.emitLimit(), e.cfg.IndirectChecks)
-		if p.confirm {
-			// The last probe before DEAD asks twice as many: its failure
-			// is final.
-			k *= 2
-		}
-		for _, r := range e.pickRandom(k, m) {
-			b := e.startPacket(0)
-			req := wire.Message{Type: wire.TypePingReq, Seq: seq, Target: m.addr}
-			b = req.AppendTo(b)
-			e.emit(r.addr, e.piggyback(b, now, r.addr))
-			if !e.cfg.NoNacks {
-				p.nacksWant++
-			}
-		}
-		e.sendPing(now, m.addr, m.addr, seq, 0, m, false) // it did not answer the first
-		e.schedule(timer{at: now.Add(2 * e.ownProbeTimeout()), kind: timerProbe, seq: seq})
+		e.probeIndirect(now, p, m)
 		return
 	}
 	confirm, gen, want, got := p.confirm, p.gen, p.nacksWant, p.nacks
@@ -1256,13 +1236,43 @@ func (e *Engine) declareDead(now time.Time, m *member) {
 // the suspicion, so a member that is alive after all (it was cut off, or
 // every refutation was lost) refutes in its ack. The ping carries no other
 // gossip: the member is most likely gone.
+//
+// It goes straight to the indirect phase: the member has already failed a
+// probe, so the relays are asked at once, with the direct ping.
 func (e *Engine) confirmProbe(now time.Time, m *member) {
 	p := e.newProbe()
 	*p = probe{seq: e.nextSeq(), target: m, addr: m.addr, sentAt: now, confirm: true, gen: m.gen}
 	e.probes[p.seq] = p
-	e.sendPing(now, m.addr, m.addr, p.seq, 0, m, false)
-	e.schedule(timer{at: now.Add(e.ownProbeTimeout()), kind: timerProbe, seq: p.seq})
 	e.stats.ProbesSent++
+	e.probeIndirect(now, p, m)
+}
+
+// lastProbeTime is how long a last probe (confirmProbe) takes to fail.
+func (e *Engine) lastProbeTime() time.Duration { return 2 * e.ownProbeTimeout() }
+
+// probeIndirect starts the indirect phase of probe p of m: it asks k others
+// to ping m (k = min(EmitLimit, IndirectChecks), twice that for a last
+// probe, whose failure is final), and pings m once more itself (in a
+// cluster of two there is nobody to ask, and one lost packet must not
+// suspect). Any ack within two timeouts ends the probe.
+func (e *Engine) probeIndirect(now time.Time, p *probe, m *member) {
+	p.indirect = true
+	e.stats.IndirectProbes++
+	k := min(e.emitLimit(), e.cfg.IndirectChecks)
+	if p.confirm {
+		k *= 2
+	}
+	for _, r := range e.pickRandom(k, m) {
+		b := e.startPacket(0)
+		req := wire.Message{Type: wire.TypePingReq, Seq: p.seq, Target: m.addr}
+		b = req.AppendTo(b)
+		e.emit(r.addr, e.piggyback(b, now, r.addr))
+		if !e.cfg.NoNacks {
+			p.nacksWant++
+		}
+	}
+	e.sendPing(now, m.addr, m.addr, p.seq, 0, m, false)
+	e.schedule(timer{at: now.Add(2 * e.ownProbeTimeout()), kind: timerProbe, seq: p.seq})
 }
 
 // pickRandom returns up to k distinct random live members other than

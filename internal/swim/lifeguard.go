@@ -43,7 +43,7 @@ import (
 // Defaults for Lifeguard.
 const (
 	DefaultMaxLocalHealth         = 8
-	DefaultSuspicionMinMult       = 1.5
+	DefaultSuspicionMinMult       = 1.0
 	DefaultSuspicionConfirmations = 3
 	DefaultSuspicionChecks        = 3
 	// MaxSuspicionConfirmations bounds SuspicionConfirmations: the
@@ -132,11 +132,10 @@ func (e *Engine) restartSuspicion(now time.Time, m *member) {
 }
 
 // scheduleSuspicion schedules the last probe of m at the suspicion's
-// current timeout (early enough that a failed last probe, a timeout and
-// twice that for the indirect phase, ends with it), if that is earlier
-// than what is scheduled, or always if reset.
+// current timeout (early enough that a failed last probe ends with it), if
+// that is earlier than what is scheduled, or always if reset.
 func (e *Engine) scheduleSuspicion(now time.Time, m *member, s *suspicion, reset bool) {
-	at := s.start.Add(e.suspicionTimeoutAfter(s.n-1) - 3*e.ownProbeTimeout())
+	at := s.start.Add(e.suspicionTimeoutAfter(s.n-1) - e.lastProbeTime())
 	if at.Before(now) {
 		at = now
 	}

@@ -162,7 +162,7 @@ func TestIndirectAckKeepsMemberAlive(t *testing.T) {
 	}
 	require.NotEmpty(t, relayed, "the engine never asked for an indirect probe")
 	m, _ := r.e.Member(target)
-	require.Equal(t, swim.StatusSuspect, m.Status, "without any ack the target is suspected")
+	require.Contains(t, []swim.Status{swim.StatusSuspect, swim.StatusDead}, m.Status, "without any ack the target is suspected (and by now perhaps dead)")
 
 	r2 := newRig(t)
 	r2.addPeers(5)
