@@ -110,6 +110,11 @@ type Config struct {
 	// MaxSyncsPerPeriod bounds how many join answers are sent per protocol
 	// period, so that a flood of join pings cannot be amplified.
 	MaxSyncsPerPeriod int
+	// MaxHellos bounds how many members a joining node greets (see
+	// hello.go): those the member list it was sent describes and that it
+	// never heard from. 0 means DefaultMaxHellos; negative turns greetings
+	// off.
+	MaxHellos int
 	// MaxMembers bounds the member table. Packets from, and rumours of, new
 	// members beyond it are dropped and counted.
 	MaxMembers int
@@ -137,6 +142,7 @@ const (
 	DefaultPushFanout          = 3
 	DefaultMaxSyncMembers      = 1024
 	DefaultMaxSyncsPerPeriod   = 64
+	DefaultMaxHellos           = 128
 	DefaultMaxMembers          = 1 << 17
 	DefaultMaxPendingProbes    = 4096
 	DefaultTombstoneTTL        = time.Hour
@@ -161,6 +167,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxSyncsPerPeriod == 0 {
 		c.MaxSyncsPerPeriod = DefaultMaxSyncsPerPeriod
+	}
+	if c.MaxHellos == 0 {
+		c.MaxHellos = DefaultMaxHellos
 	}
 	if c.MaxMembers == 0 {
 		c.MaxMembers = DefaultMaxMembers

@@ -130,6 +130,8 @@ type Stats struct {
 	Pushes               uint64 // packets pushed at once with news (PushFanout)
 	PushesSkipped        uint64 // pushes not sent: the bound per period was reached (the news went by gossip)
 	GossipPackets        uint64 // packets of gossip rounds (gossip.go)
+	Hellos               uint64 // greetings sent while joining to members never heard from (hello.go)
+	HellosSkipped        uint64 // greetings not sent: MaxHellos was reached
 	// Lifeguard (lifeguard.go).
 	LocalHealth            int    // the local health score now: probe period and timeout are stretched 1+LocalHealth times
 	HealthRaised           uint64 // total raises of the score (failed probes, missed nacks, refutations)
@@ -182,6 +184,7 @@ type member struct {
 	backoffExp  uint8           // dead re-probe interval: ProbeInterval << backoffExp, capped
 	verified    bool            // it acked a ping sent to its address: answers to it cannot be reflected
 	syncOwed    bool            // it asked to join before it was verified: send the member list then
+	greeted     bool            // this node, joining, introduced itself to it (hello.go)
 }
 
 // metaData is a member's metadata, shared by the member and the updates
@@ -322,6 +325,7 @@ type Engine struct {
 	nextGossipAt time.Time // the next gossip round (gossip.go)
 	urgentUntil  time.Time // gossip rounds run until then
 	synced       bool      // a join answer (the member list) arrived
+	hellosLeft   int       // greetings this node may still send (hello.go)
 
 	nextTombRetry time.Time // when to try a removed member's address next
 
@@ -493,6 +497,7 @@ func (e *Engine) Join(now time.Time, addrs ...netip.AddrPort) {
 		e.seeds = append(e.seeds, a)
 	}
 	e.joinBackoff = 0
+	e.hellosLeft = max(e.cfg.MaxHellos, 0)
 	e.sendJoins(now)
 }
 
@@ -1423,6 +1428,9 @@ func (e *Engine) Receive(now time.Time, from netip.AddrPort, data []byte) {
 		case wire.TypeBroadcast:
 			e.receiveBroadcast(now, m, h.Sender, pushed && i == 0)
 		}
+	}
+	if !gossip {
+		e.greet(now)
 	}
 	answered := false
 	for i := range e.pkt.Messages {
