@@ -38,7 +38,7 @@ type LifeguardConfig struct {
 	// accused the member too, in the unit of Config.SuspicionMult
 	// (periods times max(1, log10 n)); it may be fractional and is capped
 	// at SuspicionMult. An unconfirmed suspicion lasts SuspicionMult. 0
-	// means DefaultSuspicionMinMult (1). SMUDGE_SUSPICION_MIN_MULT.
+	// means DefaultSuspicionMinMult (0.5). SMUDGE_SUSPICION_MIN_MULT.
 	SuspicionMinMult float64
 
 	// SuspicionConfirmations is how many independent accusers bring a

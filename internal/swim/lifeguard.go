@@ -43,7 +43,7 @@ import (
 // Defaults for Lifeguard.
 const (
 	DefaultMaxLocalHealth         = 8
-	DefaultSuspicionMinMult       = 1.0
+	DefaultSuspicionMinMult       = 0.5
 	DefaultSuspicionConfirmations = 3
 	DefaultSuspicionChecks        = 3
 	// MaxSuspicionConfirmations bounds SuspicionConfirmations: the
