@@ -250,7 +250,10 @@ func (e *Engine) sendNack(requester netip.AddrPort, seq uint32) {
 // runCheck probes m, suspected on the word of the node that pushed the
 // suspicion here, at once, unless a probe of it is under way: the ping
 // carries the suspicion (the suspect refutes in its ack if alive), and its
-// failure is an independent accusation (see accuse).
+// failure is an independent accusation (see accuse). Like a last probe, it
+// asks its relays at once, with the direct ping: the member already failed
+// the accuser's probe, and a check that takes a whole probe (a timeout,
+// then two more through the relays) holds up the confirmation by a timeout.
 func (e *Engine) runCheck(now time.Time, m *member) {
 	if e.cfg.SuspicionChecks <= 0 || e.leaving || m.removed || m.status != StatusSuspect || len(e.probes) >= e.cfg.MaxPendingProbes {
 		return
@@ -260,7 +263,11 @@ func (e *Engine) runCheck(now time.Time, m *member) {
 			return
 		}
 	}
-	e.startProbe(now, m, 0, false)
+	p := e.newProbe()
+	*p = probe{seq: e.nextSeq(), target: m, addr: m.addr, sentAt: now}
+	e.probes[p.seq] = p
+	e.stats.ProbesSent++
+	e.probeIndirect(now, p, m)
 	e.stats.ChecksRun++
 }
 
