@@ -61,10 +61,18 @@ func TestPingToDeadMemberCarriesNoGossip(t *testing.T) {
 // With many dead members, re-probing them must not starve dissemination:
 // during a partition, just after the larger side declared the smaller one
 // DEAD (when the re-probes are most frequent), a node of the larger side is
-// falsely suspected (here: by decree); it refutes, and the refutation must
-// reach every node of its side before any suspicion of it runs out. When
-// re-probes of the dead carried gossip, this refutation stalled at about
-// 90% of the nodes, and the rest declared a healthy node DEAD.
+// falsely suspected (here: by decree); it refutes, and no node of its side
+// may declare it DEAD: the refutation must reach every node that heard the
+// suspicion before that node's suspicion runs out. When re-probes of the
+// dead carried gossip, this refutation stalled at about 90% of the nodes,
+// and the rest declared a healthy node DEAD.
+//
+// How fast the refutation reaches every node is not asserted against the
+// suspicion timeout: nodes that never heard the suspicion need not hear the
+// refutation soon, and just after the partition many nodes' local health is
+// raised (their probes of the cut-off side missed nacks under 5% loss),
+// which stretches their periods; at 300 nodes the last node learned it after
+// 1.2-6 s over seeds 70-77. It must reach them all in the end.
 func TestRefutationSpreadsWhileManyMembersAreDead(t *testing.T) {
 	n, cut := 1000, 50
 	if raceEnabled {
@@ -86,25 +94,26 @@ func TestRefutationSpreadsWhileManyMembersAreDead(t *testing.T) {
 		require.NoError(t, e.SetStatus(now, accused.Addr, swim.StatusSuspect, e.Self()))
 	})
 	inc := accused.Engine.Incarnation()
-	limit := swim.SuspicionTimeout(5, n, period)
-	ok := s.RunUntil(func() bool {
+	// Long enough for any suspicion of it, stretched by the highest local
+	// health, to run out.
+	limit := swim.SuspicionTimeout(5, n, period) * (1 + swim.DefaultMaxLocalHealth)
+	var declared []string
+	missing := func() int {
+		k := 0
 		for _, o := range majority {
-			if m, _ := o.Engine.Member(accused.Addr); o != accused && m.Incarnation <= inc {
-				return false
+			m, _ := o.Engine.Member(accused.Addr)
+			if o != accused && m.Incarnation <= inc {
+				k++
+			}
+			if m.Status == swim.StatusDead {
+				declared = append(declared, o.Addr.String())
 			}
 		}
-		return true
-	}, 50*time.Millisecond, limit)
-	missing := 0
-	for _, o := range majority {
-		if m, _ := o.Engine.Member(accused.Addr); o != accused && m.Incarnation <= inc {
-			missing++
-		}
+		return k
 	}
-	assert.True(t, ok, "the refutation did not reach %d nodes of the majority within the suspicion timeout (%v)", missing, limit)
-	for _, o := range majority {
-		assert.NotEqual(t, swim.StatusDead, statusOf(o, accused), "node %v declared the accused DEAD", o.Addr)
-	}
+	ok := s.RunUntil(func() bool { return missing() == 0 || len(declared) > 0 }, 50*time.Millisecond, limit)
+	assert.Empty(t, declared, "nodes declared the refuting node DEAD")
+	assert.True(t, ok, "the refutation did not reach %d nodes of the majority within %v", missing(), limit)
 }
 
 // When its suspicion runs out, a node probes the suspect one last time,
