@@ -268,6 +268,7 @@ type probe struct {
 	nacks     uint8  // nacks received from them
 	announce  bool   // a multicast announcement: any number of acks until it times out
 	confirm   bool   // the last probe of a suspect whose suspicion ran out
+	check     bool   // a suspicion check (runCheck) asked by an accuser
 	gen       uint32 // confirm: the target's generation when it started
 }
 
@@ -1205,15 +1206,21 @@ func (e *Engine) probeTimeout(now time.Time, seq uint32) {
 		e.probeIndirect(now, p, m)
 		return
 	}
-	confirm, gen, want, got := p.confirm, p.gen, p.nacksWant, p.nacks
+	confirm, check, gen, want, got := p.confirm, p.check, p.gen, p.nacksWant, p.nacks
 	e.dropProbe(seq, p)
 	e.stats.ProbesFailed++
 	// Local health: relays that did not even nack point at this node; with
-	// none to ask, any failure does.
-	if want > 0 {
+	// none to ask, any failure does. Only this node's own round of probes
+	// counts: last probes and checks are of members others already failed
+	// to reach, many at once after a crash or a partition, and under loss
+	// their missed nacks would raise the health of every node together.
+	switch {
+	case want > 0:
 		e.stats.NacksMissed += uint64(want - got)
-		e.adjustHealth(int(want - got))
-	} else {
+		if !confirm && !check {
+			e.adjustHealth(int(want - got))
+		}
+	case !confirm && !check:
 		e.adjustHealth(1)
 	}
 	switch {
@@ -1595,8 +1602,8 @@ func (e *Engine) handleAck(now time.Time, seq uint32, sender *member, from netip
 		e.emit(done.requester, e.piggyback(b, now, done.requester))
 		return
 	}
-	if !done.join && !done.reprobe {
-		e.adjustHealth(-1)
+	if !done.join && !done.reprobe && !done.confirm && !done.check {
+		e.adjustHealth(-1) // this node's own round of probes only, as failures
 	}
 	if m := done.target; done.confirm && m != nil && !m.removed && m.status == StatusSuspect && m.gen == done.gen {
 		// It answered without refuting (its refutation is on its way, or

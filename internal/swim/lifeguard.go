@@ -14,7 +14,9 @@ import (
 // Config, for comparison.
 //
 //   - Local health: a score from 0 to MaxLocalHealth that failed probes,
-//     missed nacks and refuted suspicions raise and successful probes lower.
+//     missed nacks and refuted suspicions raise and successful probes lower
+//     (this node's own round of probes only: last probes and suspicion
+//     checks, of members others failed to reach, are left out).
 //     It multiplies this node's probe period and probe timeout by 1+score:
 //     a node that is itself slow (starved of CPU, its packets queued) stops
 //     accusing healthy members of its own slowness.
@@ -264,7 +266,7 @@ func (e *Engine) runCheck(now time.Time, m *member) {
 		}
 	}
 	p := e.newProbe()
-	*p = probe{seq: e.nextSeq(), target: m, addr: m.addr, sentAt: now}
+	*p = probe{seq: e.nextSeq(), target: m, addr: m.addr, sentAt: now, check: true}
 	e.probes[p.seq] = p
 	e.stats.ProbesSent++
 	e.probeIndirect(now, p, m)
