@@ -103,6 +103,7 @@ type Stats struct {
 	IndirectProbes       uint64 // probes that went to the ping-req phase
 	ProbesFailed         uint64 // probes with no ack at all
 	SuspicionsRaised     uint64 // members this node suspected itself
+	SuspicionsDeferred   uint64 // suspicions this node alone held given more time, its health raised
 	DeadDeclared         uint64 // suspicions that ran out here
 	Refutations          uint64 // times this node refuted a rumour about itself
 	BroadcastsSent       uint64 // originated here
@@ -681,7 +682,7 @@ func (e *Engine) Tick(now time.Time) {
 		case timerProbe:
 			e.probeTimeout(now, t.seq)
 		case timerSuspect:
-			if t.m.gen == t.gen && t.m.status == StatusSuspect && !t.m.removed && e.suspicionDue(&t) {
+			if t.m.gen == t.gen && t.m.status == StatusSuspect && !t.m.removed && e.suspicionDue(&t) && !e.deferLoneSuspicion(now, t.m) {
 				// DEAD only if a last probe fails too.
 				e.confirmProbe(now, t.m)
 			}

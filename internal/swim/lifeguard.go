@@ -38,6 +38,9 @@ import (
 //     suspect at once: their pings carry the suspicion, so a live suspect
 //     refutes within a round trip, and their failures are independent
 //     accusations, sent straight to the accuser, that shrink its timeout.
+//   - Lone suspicions wait (smudge's): a suspicion that only this node
+//     holds, due while its local health is raised, is stretched 1+score
+//     times (see deferLoneSuspicion).
 //   - Buddy system: every ping to a member suspected here, and every answer
 //     to it, carries the suspicion, so that the member refutes at once,
 //     whether or not the suspicion is still being gossiped (see tellsState).
@@ -181,6 +184,29 @@ func (e *Engine) endSuspicion(m *member) {
 			e.freeSuspicions = append(e.freeSuspicions, s)
 		}
 	}
+}
+
+// deferLoneSuspicion gives m's suspicion, due now, more time if this node
+// is its only accuser (no confirmation, no verdict came) while its own local
+// health is raised: the suspicion's timeout is stretched 1+score times, as
+// its probe period is. A node cut off from everyone (a firewall, a dead
+// link) fails every probe, hears no confirmation and, without this, would
+// declare healthy members DEAD as soon as its suspicions ran out; a member
+// that really failed is confirmed by others, and its timeout shrinks as
+// before. It reports whether it deferred the suspicion.
+func (e *Engine) deferLoneSuspicion(now time.Time, m *member) bool {
+	s := e.suspicions[m]
+	if s == nil || s.n > 1 || s.verdict || e.health == 0 || !e.dynamicSuspicion() {
+		return false
+	}
+	at := s.start.Add(e.suspicionTimeoutAfter(0)*e.healthFactor() - e.lastProbeTime())
+	if !at.After(now) {
+		return false
+	}
+	s.deadline = at
+	e.schedule(timer{at: at, kind: timerSuspect, m: m, gen: m.gen})
+	e.stats.SuspicionsDeferred++
+	return true
 }
 
 // suspicionDue reports whether t, a timerSuspect of a member suspected
