@@ -779,9 +779,7 @@ func (e *Engine) removeMember(now time.Time, m *member, retry bool) {
 	if m.live() {
 		e.live--
 	}
-	if it := e.queue.bySubject[m.addr]; it != nil {
-		e.queue.remove(it)
-	}
+	e.queue.removeSubject(m.addr)
 	e.stats.RemovedMembers++
 	e.event(Event{Kind: EventRemoved, Member: e.snapshot(m)})
 }
