@@ -59,6 +59,13 @@ func runSim(args []string, stdout, stderr io.Writer) int {
 				done, total, time.Since(start).Round(100*time.Millisecond), cpuSeconds()-cpu0, peakRSSMiB())
 		}
 	}
+	if total := totalMemory(); total > 0 {
+		if need := estimateSimMemory(o.n, o.loss); float64(need) > 0.7*float64(total) {
+			fmt.Fprintf(stderr, "smudge sim: %d nodes need about %.1f GiB (every node keeps every other: about %d bytes a pair), more than 70%% of this machine's %.1f GiB: use fewer nodes\n",
+				o.n, float64(need)/(1<<30), simBytesPerPair, float64(total)/(1<<30))
+			return exitError
+		}
+	}
 	tuneGC(o.n)
 	if o.cpuProfile != "" {
 		f, err := os.Create(o.cpuProfile)
@@ -448,6 +455,22 @@ func tuneGC(n int) {
 	if total := totalMemory(); total > 0 {
 		debug.SetMemoryLimit(int64(float64(total) * 0.8))
 	}
+}
+
+// simBytesPerPair is the memory a simulation takes for each node's entry
+// about each other node: the member (80-96 bytes), its places in the order,
+// the probe list and the table, and the garbage collector's headroom.
+const simBytesPerPair = 120
+
+// estimateSimMemory is the memory a simulation of n nodes is expected to
+// reach, in bytes: its member tables, 64 KiB of buffers and queues a node,
+// and a quarter more with loss (whose suspicions fill the gossip queues).
+func estimateSimMemory(n int, loss float64) uint64 {
+	est := float64(n)*float64(n)*simBytesPerPair + float64(n)*(64<<10) + (64 << 20)
+	if loss > 0 {
+		est *= 1.25
+	}
+	return uint64(est)
 }
 
 // totalMemory is the machine's memory in bytes, 0 if unknown.

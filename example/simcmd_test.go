@@ -138,3 +138,16 @@ func TestSimProfiles(t *testing.T) {
 	assert.Equal(t, exitError, code)
 	assert.Contains(t, errOut, "no such file or directory")
 }
+
+// TestSimRefusesTooLarge: a simulation whose estimated memory exceeds 70%
+// of the machine's is refused before it starts, with the reason.
+func TestSimRefusesTooLarge(t *testing.T) {
+	if totalMemory() == 0 {
+		t.Skip("the machine's memory is unknown here")
+	}
+	var stdout, stderr bytes.Buffer
+	require.Equal(t, exitError, runSim([]string{"-n", "1000000", "-periods", "1"}, &stdout, &stderr))
+	assert.Contains(t, stderr.String(), "more than 70% of this machine's")
+	assert.Empty(t, stdout.String())
+	assert.Equal(t, uint64(120e8+10000*(64<<10)+(64<<20)), estimateSimMemory(10000, 0))
+}

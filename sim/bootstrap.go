@@ -18,7 +18,9 @@ import (
 // so the engines take the path they take for a real join, minus the
 // network: no packet is counted, nothing is lost, and the engines' events
 // about it are not reported (observers get one ActBootstrap instead). The
-// nodes gossip nothing about it.
+// engines first reserve room for the whole view and are quiet while they
+// take it (swim.Engine.Reserve, SetQuiet): they queue no gossip about it,
+// output no events, and their member tables are sized once.
 //
 // The engines take their views in parallel, one goroutine per CPU: each
 // engine is touched by one goroutine only and gets the same packets in the
@@ -87,6 +89,9 @@ func (s *Sim) Bootstrap(nodes []*Node) {
 	held := make([][]swim.Packet, len(nodes))
 	feed := func(k int) {
 		n := nodes[k]
+		n.Engine.Reserve(len(nodes) - 1)
+		n.Engine.SetQuiet(true)
+		defer n.Engine.SetQuiet(false)
 		for _, c := range chunks {
 			p := c.first
 			if c.sender == n.Index {

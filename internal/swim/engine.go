@@ -360,6 +360,9 @@ type Engine struct {
 	cur   int
 	pkt   wire.Packet
 	stats Stats
+
+	quiet bool     // see SetQuiet
+	slab  []member // members allocated by Reserve, not yet used
 }
 
 // New returns an engine for cfg, started at now. Its first output is an
@@ -611,7 +614,7 @@ func (e *Engine) SetStatus(now time.Time, addr netip.AddrPort, st Status, source
 		source = e.cfg.Self
 	}
 	e.setState(now, m, st, m.inc, source)
-	e.queue.addUpdate(e.updateMsg(m))
+	e.queueUpdate(e.updateMsg(m))
 	return nil
 }
 
@@ -660,7 +663,7 @@ func (e *Engine) Leave(now time.Time) {
 	if e.inc < math.MaxUint32 { // LEFT beats ALIVE at the same incarnation anyway
 		e.inc++
 	}
-	e.queue.addUpdate(e.selfUpdate())
+	e.queueUpdate(e.selfUpdate())
 	e.event(Event{Kind: EventStatus, Member: e.selfMember(), Previous: StatusAlive})
 	fanout := max(8, 2*e.cfg.IndirectChecks)
 	for _, m := range e.pickRandom(fanout, nil) {
@@ -743,7 +746,8 @@ func (e *Engine) Tick(now time.Time) {
 // addMember adds a member; u, if not nil, is an update carrying its
 // metadata at inc.
 func (e *Engine) addMember(now time.Time, addr netip.AddrPort, st Status, inc uint32, source netip.AddrPort, u *wire.Message) *member {
-	m := &member{addr: addr, status: st, inc: inc, changed: e.ns(now), lastHeard: never, nextNotice: never,
+	m := e.newMember()
+	*m = member{addr: addr, status: st, inc: inc, changed: e.ns(now), lastHeard: never, nextNotice: never,
 		orderIdx: int32(len(e.order))}
 	if u != nil && u.HasMeta && u.Incarnation == inc {
 		m.meta, m.metaFresh = newMetaData(u.Meta), true
@@ -781,9 +785,7 @@ func (e *Engine) removeMember(now time.Time, m *member, retry bool) {
 	if m.live() {
 		e.live--
 	}
-	if it := e.queue.bySubject[m.addr]; it != nil {
-		e.queue.remove(it)
-	}
+	e.queue.removeSubject(m.addr)
 	e.stats.RemovedMembers++
 	e.event(Event{Kind: EventRemoved, Member: e.snapshot(m)})
 }
@@ -882,7 +884,7 @@ func (e *Engine) heardFrom(now time.Time, addr netip.AddrPort, inc uint32, gossi
 		}
 		m = e.addMember(now, addr, StatusAlive, inc, addr, self)
 		if gossip {
-			e.queue.addUpdate(e.updateMsg(m))
+			e.queueUpdate(e.updateMsg(m))
 		}
 	} else if incJump(m.inc, inc) {
 		e.stats.DroppedIncJump++
@@ -891,7 +893,7 @@ func (e *Engine) heardFrom(now time.Time, addr netip.AddrPort, inc uint32, gossi
 		e.setState(now, m, StatusAlive, inc, addr)
 		e.learnMeta(m, self)
 		if gossip {
-			e.queue.addUpdate(e.updateMsg(m))
+			e.queueUpdate(e.updateMsg(m))
 		}
 	} else {
 		e.learnMeta(m, self)
@@ -928,7 +930,7 @@ func (e *Engine) applyUpdate(now time.Time, u *wire.Message, gossip, pushed bool
 		}
 		e.inc = u.Incarnation + 1
 		e.adjustHealth(1) // accused: perhaps this node is the slow one
-		e.queue.addUpdate(e.selfUpdate())
+		e.queueUpdate(e.selfUpdate())
 		if pushed { // the accusation is flooding: so must the answer
 			e.push(now, e.selfUpdate(), netip.AddrPort{}, netip.AddrPort{})
 		}
@@ -951,7 +953,7 @@ func (e *Engine) applyUpdate(now time.Time, u *wire.Message, gossip, pushed bool
 			}
 			m = e.addMember(now, u.Subject, StatusAlive, u.Incarnation, u.Subject, u)
 			if gossip {
-				e.queue.addUpdate(e.updateMsg(m))
+				e.queueUpdate(e.updateMsg(m))
 			}
 			e.urgent(now)
 			if pushed { // a newcomer's arrival, flooding: pass it on once
@@ -1008,7 +1010,7 @@ func (e *Engine) applyUpdate(now time.Time, u *wire.Message, gossip, pushed bool
 	e.setState(now, m, st, u.Incarnation, source)
 	e.learnMeta(m, u)
 	if gossip {
-		e.queue.addUpdate(e.updateMsg(m))
+		e.queueUpdate(e.updateMsg(m))
 	}
 	if lastProbe {
 		e.firstVerdict(now, m, source)
@@ -1028,6 +1030,13 @@ func (e *Engine) applyUpdate(now time.Time, u *wire.Message, gossip, pushed bool
 		}
 	}
 	return false
+}
+
+// queueUpdate queues u for gossip, unless the engine is quiet.
+func (e *Engine) queueUpdate(u wire.Message) {
+	if !e.quiet {
+		e.queue.addUpdate(u)
+	}
 }
 
 // learnMeta takes the metadata in u, an update about m, if it is m's at its
@@ -1077,7 +1086,7 @@ func (e *Engine) SetMeta(now time.Time, meta []byte) error {
 	}
 	e.meta = newMetaData(meta)
 	e.inc++
-	e.queue.addUpdate(e.selfUpdate())
+	e.queueUpdate(e.selfUpdate())
 	e.event(Event{Kind: EventMeta, Member: e.selfMember()})
 	return nil
 }
@@ -1227,7 +1236,7 @@ func (e *Engine) probeTimeout(now time.Time, seq uint32) {
 	switch {
 	case m.status == StatusAlive:
 		e.setState(now, m, StatusSuspect, m.inc, e.cfg.Self)
-		e.queue.addUpdate(e.updateMsg(m))
+		e.queueUpdate(e.updateMsg(m))
 		e.stats.SuspicionsRaised++
 		e.requestChecks(m)
 	case confirm && m.status == StatusSuspect && m.gen == gen:
@@ -1239,7 +1248,7 @@ func (e *Engine) probeTimeout(now time.Time, seq uint32) {
 
 func (e *Engine) declareDead(now time.Time, m *member) {
 	e.setState(now, m, StatusDead, m.inc, e.cfg.Self)
-	e.queue.addUpdate(e.updateMsg(m))
+	e.queueUpdate(e.updateMsg(m))
 	e.push(now, e.updateMsg(m), netip.AddrPort{}, netip.AddrPort{})
 	e.stats.DeadDeclared++
 }
@@ -1745,6 +1754,9 @@ func (e *Engine) pushesPerPeriod() int { return 4 * e.cfg.PushFanout }
 // ---- output ----
 
 func (e *Engine) event(ev Event) {
+	if e.quiet {
+		return
+	}
 	ob := &e.out[e.cur]
 	ob.events = append(ob.events, ev)
 }

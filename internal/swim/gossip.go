@@ -43,7 +43,7 @@ func (e *Engine) gossipDue(now time.Time) bool {
 
 // urgent starts (or prolongs) gossip rounds after news was pushed at now.
 func (e *Engine) urgent(now time.Time) {
-	if e.cfg.GossipNodes <= 0 {
+	if e.cfg.GossipNodes <= 0 || e.quiet {
 		return
 	}
 	if until := now.Add(gossipRounds*e.gossipInterval() - 1); until.After(e.urgentUntil) {

@@ -249,7 +249,7 @@ func (e *Engine) accuse(now time.Time, m *member) {
 		b := e.startPacket(0)
 		e.emit(accuser, u.AppendTo(b))
 	}
-	e.queue.addUpdate(u)
+	e.queueUpdate(u)
 }
 
 // handleNack counts a nack for the probe seq, from one of its relays.

@@ -268,7 +268,7 @@ func (e *Engine) appendRepairs(b []byte, now time.Time, d *wire.Message, addr ne
 		if r.sent <= offerAfter || r.key.origin == addr || (partial && r.sent < cutoff) {
 			continue
 		}
-		if e.queue.byKey[r.key] != nil || digestHas(has, r.key) {
+		if e.queue.hasBroadcast(r.key) || digestHas(has, r.key) {
 			continue
 		}
 		age := (nowNS - r.sent) / int64(time.Millisecond)
