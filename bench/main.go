@@ -281,8 +281,8 @@ func starterFor(name string, c config, mark bool) starter {
 
 // measure is one line of a table.
 type measure struct {
-	name string
-	get  func(result) float64 // -1: did not happen in time
+	name, short string
+	get         func(result) float64 // -1: did not happen in time
 	// est marks traffic figures estimated without iptables.
 	est bool
 	// target is the most smudge / memberlist may be (0: not judged).
@@ -293,10 +293,10 @@ type measure struct {
 }
 
 var measures = []measure{
-	{name: "broadcast to all (s)", get: func(r result) float64 { return secs(r.broadcast) }, target: 0.2},
-	{name: "kill to DEAD at all survivors (s)", get: func(r result) float64 { return secs(r.dead) }, target: 0.5},
-	{name: "packets sent / node / s (UDP+TCP)", get: func(r result) float64 { return r.traffic.pkts() }, est: true, target: 1, equalOnly: true},
-	{name: "bytes sent / node / s (UDP+TCP, IP headers)", get: func(r result) float64 { return r.traffic.bytes() }, est: true, target: 0.7, equalOnly: true},
+	{name: "broadcast to all (s)", short: "broadcast", get: func(r result) float64 { return secs(r.broadcast) }, target: 0.2},
+	{name: "kill to DEAD at all survivors (s)", short: "kill", get: func(r result) float64 { return secs(r.dead) }, target: 0.5},
+	{name: "packets sent / node / s (UDP+TCP)", short: "packets", get: func(r result) float64 { return r.traffic.pkts() }, est: true, target: 1, equalOnly: true},
+	{name: "bytes sent / node / s (UDP+TCP, IP headers)", short: "bytes", get: func(r result) float64 { return r.traffic.bytes() }, est: true, target: 0.7, equalOnly: true},
 	{name: "  UDP packets / node / s", get: func(r result) float64 { return r.traffic.udpPkts }},
 	{name: "  UDP bytes / node / s", get: func(r result) float64 { return r.traffic.udpBytes }},
 	{name: "  TCP packets / node / s", get: func(r result) float64 { return r.traffic.tcpPkts }, est: true},
@@ -383,17 +383,18 @@ func report(rows []row, cfgs []config, libs []string, runs, joins int, markdown,
 				target, verdict := "", ""
 				if m.target > 0 {
 					target = fmt.Sprintf("<= %g x", m.target)
-					rt := median(us) / median(ml)
+					// Judged on the ratio as printed (two decimals).
+					rt, _ := strconv.ParseFloat(ratio(median(us), median(ml), true), 64)
 					switch {
 					case !both:
 						verdict = "n/a"
 						v.skipped++
 					case math.IsInf(median(us), 1):
-						verdict = v.judge(false, where+" "+m.name+" (smudge timed out)")
+						verdict = v.judge(false, where+" "+m.short+" (smudge timed out)")
 					case math.IsInf(median(ml), 1):
 						verdict = v.judge(true, "")
 					default:
-						verdict = v.judge(rt <= m.target, fmt.Sprintf("%s %s (%s)", where, strings.TrimSpace(m.name), ratio(median(us), median(ml), true)))
+						verdict = v.judge(rt <= m.target, fmt.Sprintf("%s %s %sx", where, m.short, ratio(median(us), median(ml), true)))
 					}
 					if m.equalOnly && !c.equal && verdict == "MISS" {
 						verdict += " (periods differ: note 1)"
@@ -462,7 +463,7 @@ func report(rows []row, cfgs []config, libs []string, runs, joins int, markdown,
 	}
 	fmt.Printf("; join rows at %d nodes and more count every cluster start (-joins %d, the runs' own included; a start whose own setup fails is tried once more, and says so). Lower is better everywhere; a ratio below 1 means smudge is lower.\n", joinJudgedAt, joins)
 	if iptables {
-		fmt.Println("4. Slow nodes: max(2, N/16) nodes (never node 0, the broadcaster or the victim) have all their UDP and TCP traffic dropped by iptables for 1-3 s each, the same nodes and times for both libraries; DEAD declarations are counted from the first pause until 6 probe intervals (at least 5 s) after the last resume, as (observer, healthy node) pairs summed over runs. A paused node may be declared DEAD.")
+		fmt.Println("4. Slow nodes: max(2, N/16) nodes (never node 0, the broadcaster or the victim) have all their UDP and TCP traffic dropped by iptables for 1-3 s each, the same nodes and times for both libraries; DEAD declarations are counted from the first pause until 6 probe intervals (at least 5 s) after the last resume, as (observer, healthy node) pairs summed over runs, those made by the paused nodes themselves (which heard nobody meanwhile) included and shown in brackets. A paused node may be declared DEAD. This runs last, after the kill.")
 	}
 	for i, nt := range notes {
 		fmt.Printf("%d. %s\n", i+5, nt)
@@ -491,17 +492,18 @@ func slowCell(rs []result, ran bool) string {
 	if !ran {
 		return "-"
 	}
-	total, done := 0, 0
+	total, byPaused, done := 0, 0, 0
 	for _, r := range rs {
 		if r.slow.ran {
 			total += r.slow.falsePairs
+			byPaused += r.slow.byPaused
 			done++
 		}
 	}
 	if done == 0 {
 		return "not run"
 	}
-	return fmt.Sprintf("%d (%d runs)", total, done)
+	return fmt.Sprintf("%d (%d by paused nodes)", total, byPaused)
 }
 
 func pausedCell(rs []result, ran bool) string {
