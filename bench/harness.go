@@ -362,9 +362,8 @@ func measureTraffic(l lib, n int, p params) (traffic, error) {
 
 // slowNodes pauses max(2, n/16) nodes (never node 0, the broadcaster 1 or
 // the victim n-1, killed before) for 1-3 s each, starting within 1 s of
-// each other, by
-// dropping their traffic with iptables, then waits a grace period, and
-// counts the DEAD declarations about the healthy nodes meanwhile. seed
+// each other, by dropping their traffic with iptables, then waits a grace
+// period, and counts the DEAD declarations about the healthy nodes meanwhile. seed
 // makes both libraries pause the same nodes for the same times.
 func slowNodes(l lib, tr *tracker, n int, cfg config, p params, seed uint64) (slowResult, error) {
 	rng := rand.New(rand.NewPCG(seed, 0x5eed))
