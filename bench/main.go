@@ -441,8 +441,8 @@ func report(rows []row, cfgs []config, libs []string, runs, joins int, markdown,
 				}
 			}
 			notes = append(notes, r.notes...)
-			if pp := pushPullPeriod(r.n); r.window < pp && has(libMemberlist) {
-				notes = append(notes, fmt.Sprintf("%s: the traffic window (%v) is shorter than memberlist's push-pull period (%v): its TCP sync is counted for part of a period only, and noisily", where, r.window, pp))
+			if pp := pushPullPeriod(r.n); r.window < pp && has(libMemberlist) && !slices.Contains(notes, shortWindow(r.window, pp)) {
+				notes = append(notes, shortWindow(r.window, pp))
 			}
 		}
 		if tw != nil {
@@ -616,4 +616,8 @@ func ratio(us, them float64, both bool) string {
 		return "-"
 	}
 	return strconv.FormatFloat(us/them, 'f', 2, 64)
+}
+
+func shortWindow(w, pp time.Duration) string {
+	return fmt.Sprintf("The traffic window (%v) is shorter than memberlist's push-pull period (%v): its TCP sync is counted for part of a period only, and noisily.", w, pp)
 }
