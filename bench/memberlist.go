@@ -6,6 +6,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/memberlist"
@@ -13,16 +14,18 @@ import (
 
 // countingML counts what a memberlist node sends: UDP packets by WriteTo,
 // stream bytes by wrapping every connection it dials or accepts, and the
-// streams it dials.
+// streams it dials. With mark set, the sockets it dials carry its port as
+// SO_MARK, so that iptables can cut them off when the node is paused.
 type countingML struct {
 	*memberlist.NetTransport
 	c       *counters
+	mark    int
 	streams chan net.Conn
 	done    chan struct{}
 	once    sync.Once
 }
 
-func newCountingML(c *counters) (*countingML, error) {
+func newCountingML(c *counters, mark bool) (*countingML, error) {
 	nt, err := memberlist.NewNetTransport(&memberlist.NetTransportConfig{
 		BindAddrs: []string{"127.0.0.1"}, BindPort: 0, Logger: nil,
 	})
@@ -30,6 +33,9 @@ func newCountingML(c *counters) (*countingML, error) {
 		return nil, err
 	}
 	t := &countingML{NetTransport: nt, c: c, streams: make(chan net.Conn), done: make(chan struct{})}
+	if mark {
+		t.mark = nt.GetAutoBindPort()
+	}
 	go func() {
 		for {
 			select {
@@ -69,9 +75,24 @@ func (t *countingML) WriteToAddress(b []byte, addr memberlist.Address) (time.Tim
 	return t.NetTransport.WriteToAddress(b, addr)
 }
 
+// DialAddressTimeout dials as NetTransport does (a net.Dialer with the
+// timeout), marking the socket when asked to.
 func (t *countingML) DialAddressTimeout(addr memberlist.Address, timeout time.Duration) (net.Conn, error) {
 	t.c.streams.Add(1)
-	conn, err := t.NetTransport.DialAddressTimeout(addr, timeout)
+	d := net.Dialer{Timeout: timeout}
+	if t.mark != 0 {
+		mark := t.mark
+		d.Control = func(_, _ string, rc syscall.RawConn) error {
+			var serr error
+			if err := rc.Control(func(fd uintptr) {
+				serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_MARK, mark)
+			}); err != nil {
+				return err
+			}
+			return serr
+		}
+	}
+	conn, err := d.Dial("tcp", addr.Addr)
 	if err != nil {
 		return nil, err
 	}
@@ -79,12 +100,7 @@ func (t *countingML) DialAddressTimeout(addr memberlist.Address, timeout time.Du
 }
 
 func (t *countingML) DialTimeout(addr string, timeout time.Duration) (net.Conn, error) {
-	t.c.streams.Add(1)
-	conn, err := t.NetTransport.DialTimeout(addr, timeout)
-	if err != nil {
-		return nil, err
-	}
-	return countingConn{conn, t.c}, nil
+	return t.DialAddressTimeout(memberlist.Address{Addr: addr}, timeout)
 }
 
 func (t *countingML) StreamCh() <-chan net.Conn { return t.streams }
@@ -96,6 +112,7 @@ type mlNode struct {
 	i     int
 	tr    *tracker
 	ml    *memberlist.Memberlist
+	port  int
 	live  atomic.Pointer[memberlist.Memberlist] // ml, for the queue's callbacks
 	queue *memberlist.TransmitLimitedQueue
 }
@@ -130,11 +147,21 @@ func (d *mlNode) notifyOwn(payload string) (ok bool) { return d.tr.deliver(d.i, 
 type mlCluster struct {
 	nodes []*mlNode
 	cnt   *counters
+	// pushPull is the push-pull period memberlist uses at this size.
+	pushPull time.Duration
 }
 
-func (m *mlCluster) streams() uint64 { return m.cnt.streams.Load() }
-
+func (m *mlCluster) size() int             { return len(m.nodes) }
 func (m *mlCluster) liveMembers(i int) int { return m.nodes[i].liveMembers() }
+func (m *mlCluster) addr(i int) string     { return m.nodes[i].addr() }
+func (m *mlCluster) port(i int) int        { return m.nodes[i].port }
+
+// sent is what the nodes handed their transports: UDP payloads, and the
+// payload bytes of TCP streams.
+func (m *mlCluster) sent() payload {
+	return payload{udpPkts: m.cnt.packets.Load(), udpBytes: m.cnt.bytes.Load() - m.cnt.tcpBytes.Load(),
+		tcpBytes: m.cnt.tcpBytes.Load(), streams: m.cnt.streams.Load()}
+}
 
 func (m *mlCluster) broadcast(i int, payload string) error {
 	m.nodes[i].notifyOwn(payload) // the origin does not deliver its own
@@ -154,28 +181,40 @@ func (m *mlCluster) stop() {
 	}
 }
 
-func runMemberlist(n int, cfg config, p params) result {
-	tr, cnt := newTracker(), &counters{}
-	m := &mlCluster{cnt: cnt}
-	defer m.stop()
+// mlConfig is memberlist's configuration for cfg.
+func mlConfig(cfg config) *memberlist.Config {
+	c := memberlist.DefaultLANConfig()
+	if cfg.memberlistInterval > 0 {
+		c.ProbeInterval = cfg.memberlistInterval
+		c.ProbeTimeout = cfg.memberlistTimeout
+	}
+	return c
+}
+
+// startMemberlist makes n nodes and has nodes 1..n-1 join node 0 at once.
+// It returns when every Join call has returned; the join began at the
+// returned time. On error the nodes made are stopped.
+func startMemberlist(n int, cfg config, tr *tracker, mark bool) (*mlCluster, time.Time, error) {
+	cnt := &counters{}
+	m := &mlCluster{cnt: cnt, pushPull: pushPullPeriod(n)}
+	fail := func(err error) (*mlCluster, time.Time, error) {
+		m.stop()
+		return nil, time.Time{}, err
+	}
 	for i := range n {
-		t, err := newCountingML(cnt)
+		t, err := newCountingML(cnt, mark)
 		if err != nil {
-			return result{err: err, join: -1, broadcast: -1, dead: -1}
+			return fail(err)
 		}
-		c := memberlist.DefaultLANConfig()
+		c := mlConfig(cfg)
 		c.Name = fmt.Sprintf("node%d", i)
 		c.Transport = t
 		c.BindAddr = "127.0.0.1"
 		c.BindPort = t.GetAutoBindPort()
 		c.AdvertisePort = c.BindPort
 		c.LogOutput = io.Discard
-		if cfg.memberlistInterval > 0 {
-			c.ProbeInterval = cfg.memberlistInterval
-			c.ProbeTimeout = 150 * time.Millisecond
-		}
 		c.AdvertiseAddr = "127.0.0.1"
-		node := &mlNode{i: i, tr: tr}
+		node := &mlNode{i: i, tr: tr, port: c.BindPort}
 		node.queue = &memberlist.TransmitLimitedQueue{RetransmitMult: c.RetransmitMult, NumNodes: func() int {
 			if ml := node.live.Load(); ml != nil {
 				return ml.NumMembers()
@@ -187,7 +226,7 @@ func runMemberlist(n int, cfg config, p params) result {
 		ml, err := memberlist.Create(c)
 		if err != nil {
 			t.Shutdown()
-			return result{err: fmt.Errorf("create node %d: %w", i, err), join: -1, broadcast: -1, dead: -1}
+			return fail(fmt.Errorf("create node %d: %w", i, err))
 		}
 		node.ml = ml
 		node.live.Store(ml)
@@ -209,7 +248,19 @@ func runMemberlist(n int, cfg config, p params) result {
 	wg.Wait()
 	close(errs)
 	if err := <-errs; err != nil {
-		return result{err: err, join: -1, broadcast: -1, dead: -1}
+		return fail(err)
 	}
-	return measure(m, n, tr, cnt, joinStart, p)
+	return m, joinStart, nil
+}
+
+// pushPullPeriod is memberlist's push-pull period at n nodes with
+// DefaultLANConfig (30 s), scaled as its pushPullScale does: unchanged up
+// to 32 nodes, then one more period per doubling.
+func pushPullPeriod(n int) time.Duration {
+	base := memberlist.DefaultLANConfig().PushPullInterval
+	mult := 1
+	for k := 32; k < n; k *= 2 {
+		mult++
+	}
+	return time.Duration(mult) * base
 }

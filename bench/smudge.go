@@ -11,18 +11,6 @@ import (
 	"github.com/seed-c7906467/smudge"
 )
 
-// countingTransport counts what a smudge node sends.
-type countingTransport struct {
-	*smudge.UDPTransport
-	c *counters
-}
-
-func (t countingTransport) WriteTo(b []byte, addr netip.AddrPort) error {
-	t.c.packets.Add(1)
-	t.c.bytes.Add(uint64(len(b)))
-	return t.UDPTransport.WriteTo(b, addr)
-}
-
 type smudgeListener struct {
 	i  int
 	tr *tracker
@@ -36,7 +24,15 @@ func (l smudgeListener) OnChange(n *smudge.Node, st smudge.NodeStatus) {
 
 func (l smudgeListener) OnBroadcast(b *smudge.Broadcast) { l.tr.deliver(l.i, string(b.Bytes())) }
 
-type smudgeCluster struct{ nodes []*smudge.Cluster }
+type smudgeCluster struct {
+	nodes []*smudge.Cluster
+	ports []int
+	udps  []*smudge.UDPTransport // closed by stop too: Shutdown of a node never started does not
+}
+
+func (s *smudgeCluster) size() int         { return len(s.nodes) }
+func (s *smudgeCluster) addr(i int) string { return s.nodes[i].LocalNode().Address() }
+func (s *smudgeCluster) port(i int) int    { return s.ports[i] }
 
 func (s *smudgeCluster) liveMembers(i int) int {
 	n := 0
@@ -48,15 +44,19 @@ func (s *smudgeCluster) liveMembers(i int) int {
 	return n
 }
 
-// streams is how many TCP streams the nodes opened (Send and Publish use
-// them; membership does not).
-func (s *smudgeCluster) streams() uint64 {
-	var k uint64
+// sent is the nodes' own count (Cluster.Stats, as of each node's last
+// protocol period) of the UDP packets and bytes they sent, and of the TCP
+// streams they opened (Send and Publish use them; membership does not).
+// smudge does not count stream bytes.
+func (s *smudgeCluster) sent() payload {
+	var p payload
 	for _, c := range s.nodes {
-		st := c.Stats().Streams
-		k += st.Sent + st.SendErrors
+		st := c.Stats()
+		p.udpPkts += st.PacketsSent
+		p.udpBytes += st.BytesSent
+		p.streams += st.Streams.Sent + st.Streams.SendErrors
 	}
-	return k
+	return p
 }
 
 func (s *smudgeCluster) broadcast(i int, payload string) error {
@@ -73,31 +73,43 @@ func (s *smudgeCluster) stop() {
 	for _, c := range s.nodes {
 		c.Shutdown()
 	}
+	for _, u := range s.udps {
+		_ = u.Close() // an error for those Shutdown closed
+	}
 }
 
-func runSmudge(n int, cfg config, p params) result {
-	tr, cnt := newTracker(), &counters{}
+// smudgeConfig is smudge's configuration for cfg.
+func smudgeConfig(cfg config) smudge.Config {
+	c := smudge.DefaultConfig()
+	if cfg.smudgeInterval > 0 {
+		c.HeartbeatInterval = cfg.smudgeInterval
+	}
+	return c
+}
+
+// startSmudge makes n nodes, each on a raw *smudge.UDPTransport (so that
+// its streams, TCP on the same port, are on, as in a real deployment),
+// starts node 0, then the others together, each joining through node 0, as
+// memberlist's nodes do. On error the nodes made are stopped.
+func startSmudge(n int, cfg config, tr *tracker) (*smudgeCluster, time.Time, error) {
 	s := &smudgeCluster{}
-	defer s.stop()
-	fail := func(err error) result { return result{err: err, join: -1, broadcast: -1, dead: -1} }
-	// Every node is made first; node 0 starts, then the others start
-	// together, each joining through node 0, as memberlist's nodes do.
+	fail := func(err error) (*smudgeCluster, time.Time, error) {
+		s.stop()
+		return nil, time.Time{}, err
+	}
 	var seed string
 	for i := range n {
 		udp, err := smudge.NewUDPTransport(netip.MustParseAddrPort("127.0.0.1:0"))
 		if err != nil {
 			return fail(err)
 		}
-		c := smudge.DefaultConfig()
+		c := smudgeConfig(cfg)
 		c.ListenIP = net.ParseIP("127.0.0.1")
 		c.ListenPort = int(udp.LocalAddr().Port())
 		c.MulticastEnabled = false
 		c.LogThreshold = smudge.LogOff
 		c.ClusterName = "bench"
-		c.Transport = countingTransport{udp, cnt}
-		if cfg.smudgeInterval > 0 {
-			c.HeartbeatInterval = cfg.smudgeInterval
-		}
+		c.Transport = udp
 		if i > 0 {
 			c.InitialHosts = []string{seed}
 		}
@@ -113,6 +125,8 @@ func runSmudge(n int, cfg config, p params) result {
 			seed = udp.LocalAddr().String()
 		}
 		s.nodes = append(s.nodes, cl)
+		s.ports = append(s.ports, c.ListenPort)
+		s.udps = append(s.udps, udp)
 	}
 	start := func(i int) error {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -142,5 +156,5 @@ func runSmudge(n int, cfg config, p params) result {
 	if err := <-errs; err != nil {
 		return fail(err)
 	}
-	return measure(s, n, tr, cnt, joinStart, p)
+	return s, joinStart, nil
 }
