@@ -134,7 +134,7 @@ type Stats struct {
 	HellosSkipped        uint64 // greetings not sent: MaxHellos was reached
 	// Push-pull (pushpull.go).
 	PushPullsDue     uint64 // push-pull targets handed to the host (TakePushPulls)
-	PushPullsSkipped uint64 // push-pull targets dropped: MaxPendingPushPulls were waiting
+	PushPullsSkipped uint64 // push-pull targets dropped: already waiting, or MaxPendingPushPulls were
 	StatesSent       uint64 // states built (AppendState)
 	StatesMerged     uint64 // states merged (MergeState)
 	DroppedBadState  uint64 // states rejected as malformed or oversized (ErrBadState)

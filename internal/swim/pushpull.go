@@ -40,7 +40,8 @@ const (
 	// DefaultMaxStateBytes bounds a state's plain (uncompressed) encoding.
 	DefaultMaxStateBytes = 128 << 10
 	// MaxPendingPushPulls is how many push-pull targets wait for the host
-	// at most; past it new ones are dropped (Stats.PushPullsSkipped).
+	// at most; past it new ones are dropped (Stats.PushPullsSkipped), as
+	// are those already waiting.
 	MaxPendingPushPulls = 8
 	// pushPullScaleThreshold is the cluster size above which the interval
 	// grows: ×2 at 64 members, ×6 at 1000.
@@ -97,12 +98,10 @@ func (e *Engine) PushPullInterval() time.Duration {
 	return pushPullScale(e.cfg.PushPullInterval, e.live+1)
 }
 
-// queuePushPull adds a target for the host, unless MaxPendingPushPulls wait.
+// queuePushPull adds a target for the host, unless it is waiting already
+// or MaxPendingPushPulls are.
 func (e *Engine) queuePushPull(a netip.AddrPort) {
-	if slicesContains(e.pushPulls, a) {
-		return
-	}
-	if len(e.pushPulls) >= MaxPendingPushPulls {
+	if len(e.pushPulls) >= MaxPendingPushPulls || slicesContains(e.pushPulls, a) {
 		e.stats.PushPullsSkipped++
 		return
 	}
