@@ -122,7 +122,8 @@ type Cluster struct {
 	droppedWrongClusterEarly atomic.Uint64
 	warnedRounds             uint64 // join rounds already warned about (loop only)
 
-	streams streamLayer // Send, Publish (stream.go, publish.go)
+	streams   streamLayer      // Send, Publish, push-pull (stream.go, publish.go, pushpull.go)
+	ppTargets []netip.AddrPort // push-pull targets (loop only)
 }
 
 type statusSub struct {
@@ -252,6 +253,11 @@ func (c *Cluster) start(ctx context.Context) error {
 	}
 	c.cfg.Limits.apply(&ecfg)
 	c.cfg.Lifeguard.apply(&ecfg)
+	c.streams.mu.Lock()
+	if c.streams.ln != nil { // push-pull needs streams
+		ecfg.PushPullInterval = c.cfg.pushPullInterval()
+	}
+	c.streams.mu.Unlock()
 	e, err := swim.New(ecfg, now)
 	if err != nil {
 		tr.Close()
@@ -423,6 +429,7 @@ func (c *Cluster) drainReceived(e *swim.Engine, max int) {
 // refreshes the membership snapshot when it changed (and at least once a
 // protocol period, for the last-heard times).
 func (c *Cluster) flush(e *swim.Engine, lastView *time.Time) {
+	c.startPushPulls(e)
 	pkts, evs := e.Outbox()
 	for _, p := range pkts {
 		data := p.Data

@@ -342,6 +342,17 @@ type Config struct {
 	// default 10m, between 1s and 24h; 0 means the default.
 	PublishTTL time.Duration
 
+	// PushPullInterval is the time between two push-pull state syncs:
+	// this node and a random member exchange their whole member lists over
+	// a stream (bounded by Limits.MaxSyncMembers), which closes the gaps
+	// gossip leaves under loss. It also syncs once with the first initial
+	// host right after joining. In clusters of more than 32 members the
+	// interval is stretched (×2 at 64, ×6 at 1000). Push-pull needs streams
+	// (it is off on memnet). SMUDGE_PUSH_PULL_INTERVAL (Go duration, or
+	// "off"), default 30s, between 1s and 24h; 0 means the default,
+	// negative turns push-pull off.
+	PushPullInterval time.Duration
+
 	// StateDir is a directory, created if need be, where the node keeps
 	// what must survive a restart: the ids of recent publications, so that
 	// none is delivered twice. One node per directory. Empty: nothing is
@@ -378,6 +389,7 @@ func DefaultConfig() Config {
 		MaxMessageBytes:           DefaultMaxMessageBytes,
 		GossipGroup:               DefaultGossipGroup,
 		PublishTTL:                DefaultPublishTTL,
+		PushPullInterval:          DefaultPushPullInterval,
 	}
 }
 
@@ -589,6 +601,7 @@ func parseEnv(lookup func(string) (string, bool)) (Config, []envError) {
 
 	errs = append(errs, parseStreamEnv(get, &c)...)
 	errs = append(errs, parseLifeguardEnv(get, &c)...)
+	errs = append(errs, parsePushPullEnv(get, &c)...)
 	return c, errs
 }
 
@@ -829,6 +842,7 @@ func (c Config) Validate() error {
 	}
 	errs = append(errs, c.validateStreams()...)
 	errs = append(errs, c.Lifeguard.validate()...)
+	errs = append(errs, c.validatePushPull()...)
 	return errors.Join(errs...)
 }
 

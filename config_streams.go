@@ -132,6 +132,9 @@ func (l *Limits) streamDefaults() {
 	if l.StreamTimeout <= 0 {
 		l.StreamTimeout = DefaultStreamTimeout
 	}
+	if l.MaxConcurrentPushPulls <= 0 {
+		l.MaxConcurrentPushPulls = DefaultMaxConcurrentPushPulls
+	}
 	if l.MaxPendingMessageBytes <= 0 {
 		l.MaxPendingMessageBytes = DefaultMaxPendingMessageBytes
 	}

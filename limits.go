@@ -56,6 +56,10 @@ type Limits struct {
 	// sender holds a slot no longer; a Send not answered within it fails.
 	// Default 10s.
 	StreamTimeout time.Duration
+	// MaxConcurrentPushPulls bounds the push-pull state syncs served at
+	// once; more are answered busy (Stats.Streams.PushPullsBusy). It bounds
+	// those this node starts as well. Default 4.
+	MaxConcurrentPushPulls int
 	// MaxPendingMessageBytes bounds the payload bytes received and waiting
 	// for listeners or Publish's driver (past it requests are answered busy:
 	// Stats.Streams.Busy, Stats.Publish.InputDrops), and separately the

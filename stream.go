@@ -39,13 +39,15 @@ import (
 //
 // A request's plain body is
 //
-//	type     1 byte   1 message (Send), 2 publish (internal/flood)
+//	type     1 byte   1 message (Send), 2 publish (internal/flood),
+//	                  3 push-pull (the sender's state, see pushpull.go)
 //	family   1 byte   4 or 6, then the sender's advertised address
 //	address  4 or 16 bytes
 //	port     2 bytes  big endian
 //	data     the rest
 //
-// and a response's is one status byte.
+// and a response's is one status byte, followed for a push-pull by the
+// responder's state.
 const (
 	frameHeaderLen  = 8
 	frameVersion    = 1
@@ -53,6 +55,7 @@ const (
 	frameResponse   = 2
 	requestMessage  = 1
 	requestPublish  = 2
+	requestPushPull = 3
 	statusOK        = 0
 	statusNoTaker   = 1 // nobody here takes this kind of request
 	statusBusy      = 2 // a queue or budget is full: try later
@@ -109,6 +112,12 @@ type StreamStats struct {
 
 	Sent       uint64 // outbound streams whose request the member took
 	SendErrors uint64 // outbound streams that failed: connect, write, read, timeout, a bad or refused response
+
+	// Push-pull state syncs (pushpull.go), which are streams too.
+	PushPullsIn     uint64 // syncs served: the member's state merged, this node's sent back
+	PushPullsOut    uint64 // syncs this node started that completed (both states merged)
+	PushPullsFailed uint64 // syncs that failed either way: connect, timeout, a bad state, busy, or the limit of syncs running here
+	PushPullsBusy   uint64 // syncs answered busy here: Limits.MaxConcurrentPushPulls were running
 }
 
 // streamLayer is the Cluster's stream state: the TCP listener, the
@@ -131,6 +140,8 @@ type streamLayer struct {
 	plaintext, sealed, unauthentic, readErrors          atomic.Uint64
 	busy, noTaker, acceptErrors, sent, sendErrors       atomic.Uint64
 	publishQueueDrops, persistErrors, publishInputDrops atomic.Uint64
+	ppIn, ppOut, ppFailed, ppBusy                       atomic.Uint64
+	ppRunning                                           atomic.Int64 // push-pulls being served or run
 }
 
 type msgSub struct {
@@ -166,8 +177,13 @@ func (c *Cluster) AddMessageListener(l MessageListener) {
 	s.msgLs = append(s.msgLs[:len(s.msgLs):len(s.msgLs)], &msgSub{l: l, q: newListenerQueue(c.cfg.Limits.ListenerBacklog)})
 }
 
-// maxFrame is the longest frame body accepted or sent.
+// maxFrame is the longest frame body accepted or sent for a message.
 func (c *Cluster) maxFrame() int { return c.cfg.MaxMessageBytes + streamSlack }
+
+// maxRequestFrame is the longest request frame read: a message's, or a
+// push-pull state's (longer when MaxMessageBytes is under 128 KiB); a
+// message longer than maxFrame is dropped once read.
+func (c *Cluster) maxRequestFrame() int { return max(c.maxFrame(), maxStateFrame) }
 
 // bindUDPAndStreams binds the default UDP transport and, on the same IP
 // address and port, the TCP listener of streams. With port 0 it retries
@@ -378,13 +394,23 @@ func (c *Cluster) serveStream(conn net.Conn) {
 	start := time.Now()
 	conn.SetDeadline(start.Add(c.cfg.Limits.StreamTimeout))
 	ring := c.ring.Load()
-	req, nonce, err := readRequest(conn, ring, c.maxFrame())
+	req, nonce, err := readRequest(conn, ring, c.maxRequestFrame())
 	if err != nil {
 		s.countReadError(err)
 		return
 	}
-	status := c.handleRequest(req, time.Since(start))
-	resp, err := appendResponse(nil, ring, nonce, status)
+	var status byte
+	var data []byte
+	switch {
+	case req.typ == requestPushPull:
+		status, data = c.servePushPull(req)
+	case len(req.data) > c.maxFrame():
+		s.oversize.Add(1)
+		return
+	default:
+		status = c.handleRequest(req, time.Since(start))
+	}
+	resp, err := appendResponse(nil, ring, nonce, status, data)
 	if err == nil {
 		conn.Write(resp)
 	}
@@ -512,7 +538,7 @@ func decodeRequest(b []byte) (request, error) {
 		return req, errRequestBody
 	}
 	req.typ = b[0]
-	if req.typ != requestMessage && req.typ != requestPublish {
+	if req.typ != requestMessage && req.typ != requestPublish && req.typ != requestPushPull {
 		return req, errRequestBody
 	}
 	from, rest, err := wire.ReadAddr(b[1:])
@@ -545,38 +571,49 @@ func responseLabel(nonce []byte) []byte {
 	return append(append([]byte(nil), labelResponse...), nonce...)
 }
 
-// appendResponse appends a whole response frame.
-func appendResponse(dst []byte, ring *keyring.Ring, nonce []byte, status byte) ([]byte, error) {
+// appendResponse appends a whole response frame: status, then data.
+func appendResponse(dst []byte, ring *keyring.Ring, nonce []byte, status byte, data []byte) ([]byte, error) {
+	plain := append([]byte{status}, data...)
 	if ring == nil {
-		dst = appendFrameHeader(dst, frameResponse, 1)
-		return append(dst, status), nil
+		dst = appendFrameHeader(dst, frameResponse, len(plain))
+		return append(dst, plain...), nil
 	}
 	if nonce == nil {
 		return dst, errors.New("no nonce to answer")
 	}
-	dst = appendFrameHeader(dst, frameResponse, 1+keyring.Overhead)
-	return ring.SealLabeled(dst, []byte{status}, responseLabel(nonce)), nil
+	dst = appendFrameHeader(dst, frameResponse, len(plain)+keyring.Overhead)
+	return ring.SealLabeled(dst, plain, responseLabel(nonce)), nil
 }
 
-// readResponse reads a response frame and returns its status.
+// readResponse reads a response frame of one status byte and returns it.
 func readResponse(r io.Reader, ring *keyring.Ring, nonce []byte) (byte, error) {
-	body, err := readFrame(r, frameResponse, maxResponseBody)
+	status, data, err := readResponseBody(r, ring, nonce, maxResponseBody)
+	if err == nil && len(data) != 0 {
+		return 0, errResponseStatus
+	}
+	return status, err
+}
+
+// readResponseBody reads a response frame of at most limit bytes and
+// returns its status and the data after it.
+func readResponseBody(r io.Reader, ring *keyring.Ring, nonce []byte, limit int) (byte, []byte, error) {
+	body, err := readFrame(r, frameResponse, limit)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	if ring != nil {
 		if !keyring.IsSealed(body) {
-			return 0, fmt.Errorf("%w: in clear", errResponseStatus)
+			return 0, nil, fmt.Errorf("%w: in clear", errResponseStatus)
 		}
 		body, err = ring.OpenLabeled(nil, body, responseLabel(nonce))
 		if err != nil {
-			return 0, fmt.Errorf("%w: %v", errResponseStatus, err)
+			return 0, nil, fmt.Errorf("%w: %v", errResponseStatus, err)
 		}
 	}
-	if len(body) != 1 {
-		return 0, errResponseStatus
+	if len(body) < 1 {
+		return 0, nil, errResponseStatus
 	}
-	return body[0], nil
+	return body[0], body[1:], nil
 }
 
 // handleRequest hands a request to its taker and returns the status to
@@ -650,13 +687,20 @@ func (s *streamLayer) reserve(n, limit int64) bool {
 
 // roundTrip sends one request to a member and returns its status.
 func (c *Cluster) roundTrip(ctx context.Context, to netip.AddrPort, typ byte, data []byte) (byte, error) {
+	status, _, err := c.roundTripBody(ctx, to, typ, data, maxResponseBody)
+	return status, err
+}
+
+// roundTripBody sends one request to a member and returns its status and
+// the response's data (at most limit bytes in all).
+func (c *Cluster) roundTripBody(ctx context.Context, to netip.AddrPort, typ byte, data []byte, limit int) (byte, []byte, error) {
 	timeout := c.cfg.Limits.StreamTimeout
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	d := net.Dialer{}
 	conn, err := d.DialContext(ctx, "tcp", to.String())
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	defer conn.Close()
 	if dl, ok := ctx.Deadline(); ok {
@@ -670,13 +714,13 @@ func (c *Cluster) roundTrip(ctx context.Context, to netip.AddrPort, typ byte, da
 	c.mu.Unlock()
 	frame, nonce := appendRequest(nil, ring, typ, self, data)
 	if _, err := conn.Write(frame); err != nil {
-		return 0, err
+		return 0, nil, err
 	}
-	status, err := readResponse(conn, ring, nonce)
+	status, body, err := readResponseBody(conn, ring, nonce, limit)
 	if err != nil && ctx.Err() != nil {
-		return 0, ctx.Err()
+		return 0, nil, ctx.Err()
 	}
-	return status, err
+	return status, body, err
 }
 
 // Send delivers payload (at most MaxMessageBytes) to one member over a
@@ -750,5 +794,9 @@ func (s *streamLayer) stats() StreamStats {
 		AcceptErrors:       s.acceptErrors.Load(),
 		Sent:               s.sent.Load(),
 		SendErrors:         s.sendErrors.Load(),
+		PushPullsIn:        s.ppIn.Load(),
+		PushPullsOut:       s.ppOut.Load(),
+		PushPullsFailed:    s.ppFailed.Load(),
+		PushPullsBusy:      s.ppBusy.Load(),
 	}
 }

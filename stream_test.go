@@ -227,14 +227,14 @@ func TestResponsesAreBoundToTheirRequest(t *testing.T) {
 	require.NoError(t, err)
 	_, n1 := appendRequest(nil, ring, requestMessage, netip.MustParseAddrPort("10.0.0.1:1"), []byte("a"))
 	_, n2 := appendRequest(nil, ring, requestMessage, netip.MustParseAddrPort("10.0.0.1:1"), []byte("a"))
-	resp, err := appendResponse(nil, ring, n1, statusOK)
+	resp, err := appendResponse(nil, ring, n1, statusOK, nil)
 	require.NoError(t, err)
 	status, err := readResponse(bytes.NewReader(resp), ring, n1)
 	require.NoError(t, err)
 	assert.Equal(t, byte(statusOK), status)
 	_, err = readResponse(bytes.NewReader(resp), ring, n2)
 	assert.ErrorIs(t, err, errResponseStatus, "another request's response")
-	clear, _ := appendResponse(nil, nil, nil, statusOK)
+	clear, _ := appendResponse(nil, nil, nil, statusOK, nil)
 	_, err = readResponse(bytes.NewReader(clear), ring, n1)
 	assert.ErrorIs(t, err, errResponseStatus, "a clear response while encryption is on")
 }
@@ -248,7 +248,7 @@ func TestOversizeAndGarbageStreamsAreDroppedAndCounted(t *testing.T) {
 	}
 	// A frame announcing more than the limit: refused before reading it.
 	send(appendFrameHeader(nil, frameRequest, 1<<30))
-	send(appendFrameHeader(nil, frameRequest, b.maxFrame()+1))
+	send(appendFrameHeader(nil, frameRequest, b.maxRequestFrame()+1))
 	// Garbage of every kind.
 	send([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
 	send(appendFrameHeader(nil, frameResponse, 1))                                // wrong kind

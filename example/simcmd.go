@@ -147,6 +147,8 @@ type simOptions struct {
 	duration, period, warmup    time.Duration
 	periods                     int
 	loss                        float64
+	pushPull                    bool          // -push-pull
+	pushPullInterval            time.Duration // -push-pull-interval
 	latency, jitter             time.Duration
 	dist                        string
 	join                        string
@@ -199,6 +201,8 @@ func parseSimFlags(args []string, stderr io.Writer) (*simOptions, error) {
 	fs.Func("crash", "crash at `AT[:NODE]` (e.g. 20s or 20s:17); repeatable", func(s string) error { o.crashAt = append(o.crashAt, s); return nil })
 	fs.Func("pause", "pause at `AT+FOR[:NODE]` (e.g. 20s+5s); repeatable", func(s string) error { o.pauseAt = append(o.pauseAt, s); return nil })
 	fs.Func("partition", "partition at `AT+FOR[:SIZE]` (e.g. 20s+10s:5%); repeatable", func(s string) error { o.partAt = append(o.partAt, s); return nil })
+	fs.BoolVar(&o.pushPull, "push-pull", false, "push-pull state sync between random members (SMUDGE_PUSH_PULL_INTERVAL)")
+	fs.DurationVar(&o.pushPullInterval, "push-pull-interval", 30*time.Second, "push-pull interval, stretched above 32 members (with -push-pull)")
 	fs.BoolVar(&o.json, "json", false, "print the report as JSON")
 	fs.StringVar(&o.plot, "plot", "", "write an SVG `file` of the fraction of nodes aware of each crash and broadcast over time")
 	fs.StringVar(&o.trace, "trace", "", "write the event log to `file` (every status change and delivery at every node: large)")
@@ -281,8 +285,9 @@ func (o *simOptions) scenario() (sim.Scenario, error) {
 	cfg.SuspicionMult = o.suspicionMult
 	cfg.IndirectChecks = o.indirect
 	sc := sim.Scenario{
-		Config: sim.Config{Seed: o.seed, Latency: o.latency, Jitter: o.jitter, Loss: o.loss, Engine: cfg},
-		Nodes:  o.n, Duration: o.duration, Join: o.joinMode(),
+		Config: sim.Config{Seed: o.seed, Latency: o.latency, Jitter: o.jitter, Loss: o.loss, Engine: cfg,
+			PushPull: o.pushPull, PushPullInterval: o.pushPullInterval},
+		Nodes: o.n, Duration: o.duration, Join: o.joinMode(),
 	}
 	if o.dist == "pareto" {
 		sc.Dist = sim.LatencyPareto

@@ -67,6 +67,12 @@ type Config struct {
 	// MaxLatency caps LatencyPareto's latency; zero means Latency + 100 Jitter.
 	MaxLatency time.Duration
 	Loss       float64 // probability that a datagram is lost
+	// PushPull turns push-pull state sync on (off by default): every
+	// engine gets PushPullInterval (zero: swim.DefaultPushPullInterval),
+	// and the simulation carries their states as a stream transport
+	// would (see pushPull). Off, engines get no push-pull interval.
+	PushPull         bool
+	PushPullInterval time.Duration
 	// Engine is the template for every node's engine; Self, Rand,
 	// Incarnation and BootID are filled in per node. ClusterID defaults to
 	// wire.ClusterID("sim").
@@ -145,6 +151,11 @@ func (n *Node) Stats() swim.Stats {
 type NetStats struct {
 	Sent, Delivered, Lost, Partitioned, ToDownNode uint64
 	Bytes                                          uint64
+	Filtered                                       uint64 // dropped by Sim.Filter
+	// Push-pull exchanges (Config.PushPull): started, completed (both
+	// states merged), failed (target down or unreachable, or too many
+	// retransmissions), and the bytes of the states carried.
+	PushPulls, PushPullsDone, PushPullsFailed, PushPullBytes uint64
 }
 
 // Observer is told everything that happens in a simulation, in order.
@@ -218,6 +229,7 @@ type Sim struct {
 	split    bool              // a partition is in force
 	free     [][]byte          // packet buffers to reuse
 	quiet    bool              // bootstrapping: engine events are not reported
+	targets  []netip.AddrPort  // push-pull targets (reused)
 	obs      []Observer
 
 	// Log holds every engine event of every node, in order, while KeepLog
@@ -227,6 +239,11 @@ type Sim struct {
 	KeepLog bool
 	// OnEvent, when set, is called for every event of every node.
 	OnEvent func(n *Node, ev swim.Event)
+	// Filter, when set, is asked about every datagram that the network
+	// would carry (after partitions, before loss): false drops it
+	// (NetStats.Filtered). Push-pull states are not datagrams and are not
+	// filtered. data is the packet, valid only during the call.
+	Filter func(from, to *Node, data []byte) bool
 	// Net counts the network's work.
 	Net NetStats
 }
@@ -247,6 +264,13 @@ func New(cfg Config) *Sim {
 	}
 	if cfg.MaxLatency <= 0 {
 		cfg.MaxLatency = cfg.Latency + 100*cfg.Jitter
+	}
+	cfg.Engine.PushPullInterval = 0
+	if cfg.PushPull {
+		if cfg.PushPullInterval <= 0 {
+			cfg.PushPullInterval = swim.DefaultPushPullInterval
+		}
+		cfg.Engine.PushPullInterval = cfg.PushPullInterval
 	}
 	s := &Sim{
 		cfg: cfg, start: cfg.Start, loss: cfg.Loss,
@@ -556,6 +580,11 @@ func (s *Sim) runUntil(end int64) {
 			n.BytesReceived += uint64(len(ev.data))
 			n.Engine.Receive(now, s.nodes[ev.from].Addr, ev.data)
 			s.recycle(ev.data)
+		case evPushPullReq:
+			s.answerPushPull(n, s.nodes[ev.from], ev.data)
+		case evPushPullResp:
+			s.Net.PushPullsDone++
+			n.Engine.MergeState(now, s.nodes[ev.from].Addr, ev.data)
 		}
 		s.flush(n)
 	}
@@ -585,6 +614,12 @@ func (s *Sim) flush(n *Node) {
 	for i := range pkts {
 		s.send(n, &pkts[i])
 	}
+	if s.cfg.PushPull {
+		s.targets = n.Engine.TakePushPulls(s.targets[:0])
+		for _, a := range s.targets {
+			s.pushPull(n, a)
+		}
+	}
 	d := n.Engine.NextDeadline().Sub(s.start).Nanoseconds()
 	if n.tickAt < 0 || d < n.tickAt {
 		n.tickGen++
@@ -605,6 +640,10 @@ func (s *Sim) send(from *Node, p *swim.Packet) {
 	}
 	if s.split && !s.Reachable(from, to) {
 		s.Net.Partitioned++
+		return
+	}
+	if s.Filter != nil && !s.Filter(from, to, p.Data) {
+		s.Net.Filtered++
 		return
 	}
 	loss := s.loss
@@ -670,6 +709,8 @@ const (
 	evAction evKind = iota + 1
 	evTick
 	evDeliver
+	evPushPullReq  // a push-pull request (the sender's state) arrives
+	evPushPullResp // its answer (the responder's state) arrives
 )
 
 type simEvent struct {

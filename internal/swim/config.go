@@ -107,6 +107,14 @@ type Config struct {
 	MaxRetainedBroadcasts int
 	// MaxSyncMembers bounds how many members a join answer describes.
 	MaxSyncMembers int
+	// PushPullInterval is the time between two push-pull state syncs with
+	// a random member (pushpull.go), stretched above 32 members (×2 at 64,
+	// ×6 at 1000); with it, one sync with the first seed follows Join. 0 or
+	// negative turns push-pull off (hosts use DefaultPushPullInterval).
+	PushPullInterval time.Duration
+	// MaxStateBytes bounds a push-pull state's plain encoding, built or
+	// merged. 0 means DefaultMaxStateBytes.
+	MaxStateBytes int
 	// MaxSyncsPerPeriod bounds how many join answers are sent per protocol
 	// period, so that a flood of join pings cannot be amplified.
 	MaxSyncsPerPeriod int
@@ -168,6 +176,9 @@ func (c *Config) setDefaults() {
 	if c.MaxSyncsPerPeriod == 0 {
 		c.MaxSyncsPerPeriod = DefaultMaxSyncsPerPeriod
 	}
+	if c.MaxStateBytes == 0 {
+		c.MaxStateBytes = DefaultMaxStateBytes
+	}
 	if c.MaxHellos == 0 {
 		c.MaxHellos = DefaultMaxHellos
 	}
@@ -228,6 +239,8 @@ func (c *Config) validate() error {
 		return errors.New("swim: MaxPacketBytes must be at least 256")
 	case c.MaxBroadcastBytes < 1 || c.MaxBroadcastBytes+PacketOverhead > c.MaxPacketBytes:
 		return fmt.Errorf("swim: MaxBroadcastBytes %d does not fit in a %d-byte packet", c.MaxBroadcastBytes, c.MaxPacketBytes)
+	case c.MaxStateBytes < 1024:
+		return fmt.Errorf("swim: MaxStateBytes %d must be at least 1024", c.MaxStateBytes)
 	case c.Rand == nil:
 		return errors.New("swim: Rand is required")
 	case len(c.Meta) > wire.MaxMetaBytes:

@@ -133,6 +133,12 @@ type Stats struct {
 	GossipPackets        uint64 // packets of gossip rounds (gossip.go)
 	Hellos               uint64 // greetings sent while joining to members never heard from (hello.go)
 	HellosSkipped        uint64 // greetings not sent: MaxHellos was reached
+	// Push-pull (pushpull.go).
+	PushPullsDue     uint64 // push-pull targets handed to the host (TakePushPulls)
+	PushPullsSkipped uint64 // push-pull targets dropped: already waiting, or MaxPendingPushPulls were
+	StatesSent       uint64 // states built (AppendState)
+	StatesMerged     uint64 // states merged (MergeState)
+	DroppedBadState  uint64 // states rejected as malformed or oversized (ErrBadState)
 	// Lifeguard (lifeguard.go).
 	LocalHealth            int    // the local health score now: probe period and timeout are stretched 1+LocalHealth times
 	HealthRaised           uint64 // total raises of the score (failed probes, missed nacks, refutations)
@@ -331,6 +337,14 @@ type Engine struct {
 
 	nextTombRetry time.Time // when to try a removed member's address next
 
+	// Push-pull (pushpull.go).
+	nextPushPullAt time.Time
+	pushPulls      []netip.AddrPort // targets waiting for the host
+	stateCursor    int              // where the next state starts in order
+	stateBuf       []byte           // AppendState's plain encoding (reused)
+	inflateBuf     []byte           // MergeState's plain state (reused)
+	stateMsgs      []wire.Message   // MergeState's decoded entries (reused)
+
 	// Lifeguard (lifeguard.go).
 	health         int // local health score, 0 (healthy) to MaxLocalHealth
 	suspicions     map[*member]*suspicion
@@ -394,6 +408,9 @@ func New(cfg Config, now time.Time) (*Engine, error) {
 	}
 	// Spread nodes' probe periods so that they do not tick in lockstep.
 	e.nextProbeAt = now.Add(time.Duration(cfg.Rand.Int64N(int64(cfg.ProbeInterval))))
+	if cfg.PushPullInterval > 0 { // staggered too; no draw when off, so runs without it replay as before
+		e.nextPushPullAt = now.Add(time.Duration(cfg.Rand.Int64N(int64(cfg.PushPullInterval))))
+	}
 	e.event(Event{Kind: EventStatus, Member: e.selfMember()})
 	return e, nil
 }
@@ -431,6 +448,9 @@ func (e *Engine) NextDeadline() time.Time {
 	d := e.nextProbeAt
 	if len(e.timers) > 0 && e.timers[0].at.Before(d) {
 		d = e.timers[0].at
+	}
+	if e.cfg.PushPullInterval > 0 && e.nextPushPullAt.Before(d) {
+		d = e.nextPushPullAt
 	}
 	return e.gossipDeadline(d)
 }
@@ -504,6 +524,15 @@ func (e *Engine) Join(now time.Time, addrs ...netip.AddrPort) {
 	e.joinBackoff = 0
 	e.hellosLeft = max(e.cfg.MaxHellos, 0)
 	e.sendJoins(now)
+	if e.cfg.PushPullInterval > 0 && !e.leaving {
+		// One full sync with the first seed, besides the join pings.
+		for _, a := range addrs {
+			if a != e.cfg.Self && a.IsValid() {
+				e.queuePushPull(a)
+				break
+			}
+		}
+	}
 }
 
 // sendJoins pings every seed with the join flag and schedules a retry.
@@ -725,6 +754,7 @@ func (e *Engine) Tick(now time.Time) {
 		}
 	}
 	e.gossipRound(now)
+	e.pushPullTick(now)
 	if !now.Before(e.nextProbeAt) {
 		e.syncTokens = e.cfg.MaxSyncsPerPeriod
 		e.pushTokens = e.pushesPerPeriod()

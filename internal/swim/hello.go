@@ -28,25 +28,30 @@ import (
 // per member, and only in answer to packets marked as a join answer.
 func (e *Engine) greet(now time.Time) {
 	for i := range e.pkt.Messages {
-		u := &e.pkt.Messages[i]
-		if u.Type != wire.TypeUpdate || u.Subject == e.cfg.Self {
-			continue
-		}
-		m := e.find(u.Subject)
-		if m == nil || m.removed || !m.live() || m.greeted || m.lastHeard != never {
-			continue
-		}
-		if e.hellosLeft <= 0 {
-			if e.cfg.MaxHellos > 0 {
-				e.stats.HellosSkipped++
-			}
-			continue
-		}
-		e.hellosLeft--
-		m.greeted = true
-		b := e.startPacket(0)
-		self := e.selfUpdate()
-		e.emit(m.addr, self.AppendTo(b))
-		e.stats.Hellos++
+		e.greetOne(now, &e.pkt.Messages[i])
 	}
+}
+
+// greetOne greets the subject of u, an update of a member list, if it is
+// live here and was never heard from.
+func (e *Engine) greetOne(now time.Time, u *wire.Message) {
+	if u.Type != wire.TypeUpdate || u.Subject == e.cfg.Self {
+		return
+	}
+	m := e.find(u.Subject)
+	if m == nil || m.removed || !m.live() || m.greeted || m.lastHeard != never {
+		return
+	}
+	if e.hellosLeft <= 0 {
+		if e.cfg.MaxHellos > 0 {
+			e.stats.HellosSkipped++
+		}
+		return
+	}
+	e.hellosLeft--
+	m.greeted = true
+	b := e.startPacket(0)
+	self := e.selfUpdate()
+	e.emit(m.addr, self.AppendTo(b))
+	e.stats.Hellos++
 }
