@@ -101,7 +101,7 @@ bench-go:
 # Run as root, bench enters a network namespace of its own (unshare) for
 # iptables counters and slow nodes; otherwise it says what it skips.
 bench-compare:
-	cd bench && timeout -k 30s 25m $(GO) run . -n 16,64 -configs equal-1s,equal-200ms,defaults -runs 1 -joins 10 -timeout 24m
+	cd bench && timeout -k 30s 40m $(GO) run . -n 16,64 -configs equal-1s,equal-200ms,defaults -runs 1 -joins 10 -timeout 39m
 
 # A quick end-to-end check of bench/: 16 nodes, the three configurations,
 # one run each, 5 s windows (shorter than memberlist's push-pull period, so

@@ -39,7 +39,7 @@
 // Usage (from the bench directory, or make bench-compare / bench-quick):
 //
 //	go run . [-n 16,64] [-configs equal-1s,equal-200ms,defaults] [-runs 1] [-joins 10]
-//	         [-window 0] [-settle 5s] [-libs smudge,memberlist] [-markdown] [-v] [-timeout 30m]
+//	         [-window 0] [-settle -1] [-libs smudge,memberlist] [-markdown] [-v] [-timeout 30m]
 package main
 
 import (
@@ -100,7 +100,7 @@ func main() {
 	runs := flag.Int("runs", 1, "runs of each library in each configuration and size; the table shows the median and, with more than one, the range")
 	joins := flag.Int("joins", 10, "cluster starts for the join row at 64 nodes (and more), the runs' own starts included")
 	window := flag.Duration("window", 0, "traffic window; 0 means one memberlist push-pull period at that size (30 s up to 32 nodes, 60 s at 64), so that its TCP sync is counted")
-	settle := flag.Duration("settle", 5*time.Second, "wait after the join before measuring traffic")
+	settle := flag.Duration("settle", -1, "wait after the join before measuring traffic; -1 means one memberlist push-pull period, so that the window holds every node's first periodic sync of both libraries (memberlist's comes 1-2 periods after the start, smudge's 0-1)")
 	libList := flag.String("libs", "smudge,memberlist", "libraries to run: smudge, memberlist or both (ratios and targets need both)")
 	markdown := flag.Bool("markdown", false, "print the tables in Markdown")
 	verbose := flag.Bool("v", false, "log every step's figures to stderr")
@@ -146,8 +146,8 @@ func main() {
 		fmt.Fprintf(os.Stderr, "bench: -joins %d: from 0 to 100\n", *joins)
 		os.Exit(2)
 	}
-	if *window < 0 || *settle < 0 {
-		fmt.Fprintln(os.Stderr, "bench: -window and -settle must not be negative")
+	if *window < 0 || *settle < -1 {
+		fmt.Fprintln(os.Stderr, "bench: -window must not be negative, nor -settle but for -1")
 		os.Exit(2)
 	}
 
@@ -199,7 +199,11 @@ func main() {
 			if w == 0 {
 				w = pushPullPeriod(n)
 			}
-			p := params{window: w, settle: *settle, ns: nsp, verbose: *verbose}
+			st := *settle
+			if st < 0 {
+				st = pushPullPeriod(n)
+			}
+			p := params{window: w, settle: st, ns: nsp, verbose: *verbose}
 			r := row{cfg: c, n: n, window: w, res: map[string][]result{}, joins: map[string][]time.Duration{}}
 			for k := range *runs {
 				seed := runSeed(c.name, n, k)
