@@ -9,10 +9,10 @@
 #   make fuzz             every Fuzz target in the module for FUZZTIME each (default 30s)
 #   make bench            every go test benchmark, with allocations, then make bench-compare
 #   make bench-compare    smudge vs hashicorp/memberlist on real UDP, side by side, judged against
-#                         issue #8's targets (bench/, own go.mod; about 20 minutes, 25 at most;
+#                         issue #8's targets (bench/, own go.mod; about 30 minutes, 40 at most;
 #                         as root in a network namespace of its own, with iptables)
 #   make bench-quick      the same at 16 nodes only, short windows, no join series (about 2-3 minutes)
-#   make sim-scale        smudge sim at 1,000 and 10,000 nodes, with defaults and 10% loss (several minutes, 18 GiB)
+#   make sim-scale        smudge sim at 1,000 and 10,000 nodes, with defaults and 10% loss 200 periods each (up to 25 minutes, 20 GiB)
 #   make clean            remove bin/
 
 GO       ?= go
@@ -96,8 +96,9 @@ bench-go:
 # the library must not). Configurations equal-1s, equal-200ms and defaults at
 # 16 and 64 nodes, one run each with a traffic window of one memberlist
 # push-pull period (30 s at 16 nodes, 60 s at 64), and 10 cluster starts of
-# 64 nodes for the join target. Full runs took 18-19.5 minutes; timeout caps
-# them at 25 (bench's own -timeout gives up a little earlier, saying so).
+# 64 nodes for the join target; the window starts one push-pull period after
+# the join (-settle -1). timeout caps a run at 40 minutes (bench's own
+# -timeout gives up a little earlier, saying so).
 # Run as root, bench enters a network namespace of its own (unshare) for
 # iptables counters and slow nodes; otherwise it says what it skips.
 bench-compare:
@@ -109,16 +110,14 @@ bench-compare:
 bench-quick:
 	cd bench && timeout -k 30s 6m $(GO) run . -n 16 -configs equal-1s,equal-200ms,defaults -runs 1 -joins 0 -window 5s -settle 2s -timeout 5m
 
-# The figures of the README's simulator section, 200 protocol periods each
-# (measured 2026-11-22 on 2 cores: 1,000 nodes 2-7 s and 0.3 GiB; 10,000
-# nodes about 90 s and 15-16 GiB). 10,000 nodes at 10% loss run 60 periods
-# only: their gossip queues saturate and grow (about 750 updates a node after
-# 15 s), and 200 periods would need more memory than 24 GiB.
+# The figures of the README's simulator section: 1,000 and 10,000 nodes,
+# with defaults and with 10% loss, 200 protocol periods each, each stopped
+# after 15 minutes (timeout 900). See the README for what they cost.
 sim-scale: build
-	$(BIN) sim -n 1000 -join boot -periods 200
-	$(BIN) sim -n 1000 -join boot -periods 200 -loss 10%
-	$(BIN) sim -n 10000 -periods 200 -progress
-	$(BIN) sim -n 10000 -periods 60 -loss 10% -warmup 2s -crashes 1 -progress
+	timeout 900 $(BIN) sim -n 1000 -join boot -periods 200
+	timeout 900 $(BIN) sim -n 1000 -join boot -periods 200 -loss 10%
+	timeout 900 $(BIN) sim -n 10000 -periods 200 -progress
+	timeout 900 $(BIN) sim -n 10000 -periods 200 -loss 10% -progress
 
 clean:
 	rm -rf bin
