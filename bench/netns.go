@@ -184,29 +184,18 @@ func pauseRules(port int) [][]string {
 
 // pause drops all traffic of the node on port, at once (one
 // iptables-restore).
-func (*netns) pause(port int) error {
-	var b bytes.Buffer
-	b.WriteString("*filter\n")
-	for _, r := range pauseRules(port) {
-		b.WriteString("-I " + strings.Join(r, " ") + "\n")
-	}
-	b.WriteString("COMMIT\n")
-	ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "iptables-restore", "-w", "5", "--noflush")
-	cmd.Stdin = &b
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("iptables-restore (pause port %d): %v: %s", port, err, strings.TrimSpace(string(out)))
-	}
-	return nil
-}
+func (*netns) pause(port int) error { return editPauseRules(port, "-I", "pause") }
 
 // resume removes pause's rules.
-func (*netns) resume(port int) error {
+func (*netns) resume(port int) error { return editPauseRules(port, "-D", "resume") }
+
+// editPauseRules inserts (op "-I") or deletes (op "-D") the pause rules of
+// port in one iptables-restore; what names the step in its error.
+func editPauseRules(port int, op, what string) error {
 	var b bytes.Buffer
 	b.WriteString("*filter\n")
 	for _, r := range pauseRules(port) {
-		b.WriteString("-D " + strings.Join(r, " ") + "\n")
+		b.WriteString(op + " " + strings.Join(r, " ") + "\n")
 	}
 	b.WriteString("COMMIT\n")
 	ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
@@ -214,7 +203,7 @@ func (*netns) resume(port int) error {
 	cmd := exec.CommandContext(ctx, "iptables-restore", "-w", "5", "--noflush")
 	cmd.Stdin = &b
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("iptables-restore (resume port %d): %v: %s", port, err, strings.TrimSpace(string(out)))
+		return fmt.Errorf("iptables-restore (%s port %d): %v: %s", what, port, err, strings.TrimSpace(string(out)))
 	}
 	return nil
 }
