@@ -94,9 +94,9 @@ type Config struct {
 	PushFanout int
 	// GossipInterval is the time between gossip rounds (gossip.go): after
 	// news (a broadcast, a death, a leave, a newcomer) this node sends its
-	// gossip to GossipNodes random live members, at once and again
-	// GossipInterval later, besides piggybacking it on probes. 0 means a
-	// quarter of the probe period, at most DefaultMaxGossipInterval (50 ms).
+	// gossip to GossipNodes random live members, at once and twice more
+	// GossipInterval apart, besides piggybacking it on probes. 0 means a
+	// quarter of the probe period, at most DefaultMaxGossipInterval (25 ms).
 	GossipInterval time.Duration
 	// GossipNodes is how many members a gossip round sends to. 0 means
 	// DefaultGossipNodes; negative turns gossip rounds off.

@@ -961,7 +961,9 @@ func (e *Engine) applyUpdate(now time.Time, u *wire.Message, gossip, pushed bool
 		e.inc = u.Incarnation + 1
 		e.adjustHealth(1) // accused: perhaps this node is the slow one
 		e.queueUpdate(e.selfUpdate())
-		if pushed { // the accusation is flooding: so must the answer
+		// The accusation is flooding (it came pushed, or it is a verdict,
+		// which floods wherever it is news): so must the answer.
+		if pushed || u.Status == StatusDead {
 			e.push(now, e.selfUpdate(), netip.AddrPort{}, netip.AddrPort{})
 		}
 		e.stats.Refutations++
@@ -1037,6 +1039,9 @@ func (e *Engine) applyUpdate(now time.Time, u *wire.Message, gossip, pushed bool
 		}
 	}
 	wasAlive, wasDead := m.status == StatusAlive, m.status == StatusDead || m.status == StatusLeft
+	// A suspicion here that another node's verdict backs is a death on its
+	// way: its refutation is news to spread as fast as the verdict does.
+	hadVerdict := m.status == StatusSuspect && e.suspicions[m] != nil && e.suspicions[m].verdict
 	e.setState(now, m, st, u.Incarnation, source)
 	e.learnMeta(m, u)
 	if gossip {
@@ -1050,12 +1055,15 @@ func (e *Engine) applyUpdate(now time.Time, u *wire.Message, gossip, pushed bool
 	}
 	// Push on what came pushed and is news here: a death or leave (as it
 	// came, though a death is only a suspicion here), or the refutation of
-	// one. However it came, such news starts gossip rounds.
+	// one. However it came, such news starts gossip rounds. The refutation
+	// of a death, or of a suspicion a verdict backs, is pushed however it
+	// came: it races the verdict, which floods.
 	if u.Status == StatusDead || u.Status == StatusLeft || u.Status == StatusAlive && !wasAlive {
-		if u.Status != StatusAlive || wasDead { // not the refutation of a mere suspicion, as loss makes many
+		refutesDeath := u.Status == StatusAlive && (wasDead || hadVerdict)
+		if u.Status != StatusAlive || refutesDeath { // not the refutation of a mere suspicion, as loss makes many
 			e.urgent(now)
 		}
-		if pushed {
+		if pushed || refutesDeath {
 			e.push(now, *u, from, netip.AddrPort{})
 		}
 	}
@@ -1717,7 +1725,11 @@ func (e *Engine) receiveBroadcast(now time.Time, m *wire.Message, from netip.Add
 	}})
 	e.retain(now, msg, m.AgeMillis)
 	e.urgent(now) // news: gossip rounds, however it came
-	if pushed {
+	// Forwarded once, on first receipt, however it came while it is fresh:
+	// most nodes first get a broadcast from a gossip round, not a push,
+	// and a flood carried on only by pushed copies reaches a quarter of
+	// the members it would.
+	if pushed || int64(m.AgeMillis) < e.cfg.ProbeInterval.Milliseconds() {
 		e.push(now, msg, from, m.Subject)
 	}
 	if e.queue.broadcasts < e.cfg.MaxQueuedBroadcasts {
