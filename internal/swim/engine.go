@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/seed-c7906467/smudge/internal/wire"
@@ -146,6 +147,7 @@ type Stats struct {
 	NacksReceived          uint64 // nacks received for this node's ping-reqs
 	NacksMissed            uint64 // nacks expected but not received by the end of a failed probe
 	UnexpectedNacks        uint64 // nacks for no probe in its indirect phase (late or forged)
+	ProbesEndedByNacks     uint64 // failed probes cut short because every relay nacked (see handleNack)
 	SuspicionConfirmations uint64 // independent accusers counted for suspicions held here
 	ChecksRequested        uint64 // suspicions pushed to members for them to probe the suspect
 	ChecksRun              uint64 // probes started here at another's request
@@ -277,6 +279,11 @@ type probe struct {
 	confirm   bool   // the last probe of a suspect whose suspicion ran out
 	check     bool   // a suspicion check (runCheck) asked by an accuser
 	gen       uint32 // confirm: the target's generation when it started
+	// indirectAt is when the indirect phase started.
+	indirectAt time.Time
+	// notBefore: a last probe at this node's own suspicion timeout ends no
+	// sooner than the suspicion's full timeout (see handleNack).
+	notBefore time.Time
 }
 
 type bcastKey struct {
@@ -716,7 +723,7 @@ func (e *Engine) Tick(now time.Time) {
 		case timerSuspect:
 			if t.m.gen == t.gen && t.m.status == StatusSuspect && !t.m.removed && e.suspicionDue(&t) && !e.deferLoneSuspicion(now, t.m) {
 				// DEAD only if a last probe fails too.
-				e.confirmProbe(now, t.m)
+				e.confirmProbe(now, t.m, false)
 			}
 		case timerReprobe:
 			if t.m.gen == t.gen && t.m.status == StatusDead && !t.m.removed {
@@ -932,6 +939,30 @@ func (e *Engine) heardFrom(now time.Time, addr netip.AddrPort, inc uint32, gossi
 	return m
 }
 
+// refutationNews says how far the refutation of m's state here (m alive
+// at a new incarnation) is news: whether it starts gossip rounds, and
+// whether it is pushed on however it came. The refutation of a mere
+// suspicion heard of does neither (loss makes many): it rides on probes.
+// That of a death, or of a suspicion another node's verdict backs (a death
+// on its way), races a verdict that floods: it is pushed, and starts
+// rounds. That of a suspicion this node raised or confirmed itself (its
+// own probe failed) starts rounds: others are confirming that suspicion
+// and will soon run it out.
+func (e *Engine) refutationNews(m *member) (rounds, push bool) {
+	switch m.status {
+	case StatusDead, StatusLeft:
+		return true, true
+	case StatusSuspect:
+		if s := e.suspicions[m]; s != nil {
+			if s.verdict {
+				return true, true
+			}
+			return slices.Contains(s.accusers[:s.n], e.cfg.Self), false
+		}
+	}
+	return false, false
+}
+
 // noticeStale tells addr, removed here at an incarnation not below inc, that
 // it is dead here, at most once per period, so that it can refute.
 func (e *Engine) noticeStale(now time.Time, addr netip.AddrPort, inc uint32) {
@@ -1038,10 +1069,8 @@ func (e *Engine) applyUpdate(now time.Time, u *wire.Message, gossip, pushed bool
 			return false
 		}
 	}
-	wasAlive, wasDead := m.status == StatusAlive, m.status == StatusDead || m.status == StatusLeft
-	// A suspicion here that another node's verdict backs is a death on its
-	// way: its refutation is news to spread as fast as the verdict does.
-	hadVerdict := m.status == StatusSuspect && e.suspicions[m] != nil && e.suspicions[m].verdict
+	wasAlive := m.status == StatusAlive
+	refuteRounds, refutePush := e.refutationNews(m)
 	e.setState(now, m, st, u.Incarnation, source)
 	e.learnMeta(m, u)
 	if gossip {
@@ -1055,15 +1084,13 @@ func (e *Engine) applyUpdate(now time.Time, u *wire.Message, gossip, pushed bool
 	}
 	// Push on what came pushed and is news here: a death or leave (as it
 	// came, though a death is only a suspicion here), or the refutation of
-	// one. However it came, such news starts gossip rounds. The refutation
-	// of a death, or of a suspicion a verdict backs, is pushed however it
-	// came: it races the verdict, which floods.
+	// one. However it came, such news starts gossip rounds; so does a
+	// refutation as refutationNews says, and is pushed however it came.
 	if u.Status == StatusDead || u.Status == StatusLeft || u.Status == StatusAlive && !wasAlive {
-		refutesDeath := u.Status == StatusAlive && (wasDead || hadVerdict)
-		if u.Status != StatusAlive || refutesDeath { // not the refutation of a mere suspicion, as loss makes many
+		if u.Status != StatusAlive || refuteRounds {
 			e.urgent(now)
 		}
-		if pushed || refutesDeath {
+		if pushed || u.Status == StatusAlive && refutePush {
 			e.push(now, *u, from, netip.AddrPort{})
 		}
 	}
@@ -1299,9 +1326,15 @@ func (e *Engine) declareDead(now time.Time, m *member) {
 //
 // It goes straight to the indirect phase: the member has already failed a
 // probe, so the relays are asked at once, with the direct ping.
-func (e *Engine) confirmProbe(now time.Time, m *member) {
+func (e *Engine) confirmProbe(now time.Time, m *member, onVerdict bool) {
 	p := e.newProbe()
 	*p = probe{seq: e.nextSeq(), target: m, addr: m.addr, sentAt: now, confirm: true, gen: m.gen}
+	if !onVerdict {
+		p.notBefore = now.Add(e.lastProbeTime())
+		if s := e.suspicions[m]; s != nil {
+			p.notBefore = e.suspicionEnd(s)
+		}
+	}
 	e.probes[p.seq] = p
 	e.stats.ProbesSent++
 	e.probeIndirect(now, p, m)
@@ -1314,9 +1347,11 @@ func (e *Engine) lastProbeTime() time.Duration { return 2 * e.ownProbeTimeout() 
 // to ping m (k = min(EmitLimit, IndirectChecks), twice that for a last
 // probe, whose failure is final), and pings m once more itself (in a
 // cluster of two there is nobody to ask, and one lost packet must not
-// suspect). Any ack within two timeouts ends the probe.
+// suspect). Any ack within two timeouts ends the probe; so do nacks from
+// every relay (see handleNack).
 func (e *Engine) probeIndirect(now time.Time, p *probe, m *member) {
 	p.indirect = true
+	p.indirectAt = now
 	e.stats.IndirectProbes++
 	k := min(e.emitLimit(), e.cfg.IndirectChecks)
 	if p.confirm {
@@ -1501,7 +1536,7 @@ func (e *Engine) Receive(now time.Time, from netip.AddrPort, data []byte) {
 		case wire.TypeAck:
 			e.handleAck(now, m.Seq, sender, from)
 		case wire.TypeNack:
-			e.handleNack(m.Seq)
+			e.handleNack(now, m.Seq)
 		case wire.TypePingReq:
 			e.relayPing(now, reply, m)
 		}

@@ -160,3 +160,27 @@ func TestRefutationOfASuspicionAVerdictBacksIsPushedOn(t *testing.T) {
 		assert.NotEqual(t, peer(7), p.To, "not back to the node it came from")
 	}
 }
+
+// The refutation of a suspicion this node raised itself (its probe failed)
+// starts gossip rounds: others are confirming that suspicion and will soon
+// run it out. The refutation of one only heard of rides on probes.
+func TestRefutationOfOwnAccusationStartsGossipRounds(t *testing.T) {
+	r := newRigWith(t, func(c *swim.Config) { c.SuspicionChecks = -1 })
+	r.addPeers(10)
+	r.run(30 * time.Second)
+
+	r.receive(peer(9), 1, wire.Message{Type: wire.TypeUpdate, Status: wire.StatusSuspect, Incarnation: 1, Subject: peer(1), Source: peer(9)})
+	from := len(r.sent)
+	r.receive(peer(2), 1, wire.Message{Type: wire.TypeUpdate, Status: wire.StatusAlive, Incarnation: 2, Subject: peer(1)})
+	r.run(200 * time.Millisecond)
+	assert.Zero(t, gossipOnly(t, r, from, false), "heard of only: no rounds")
+
+	r.silent[peer(0)] = true
+	failProbe(t, r, nil)
+	m, _ := r.e.Member(peer(0))
+	require.Equal(t, swim.StatusSuspect, m.Status)
+	from = len(r.sent)
+	r.receive(peer(2), 1, wire.Message{Type: wire.TypeUpdate, Status: wire.StatusAlive, Incarnation: 2, Subject: peer(0)})
+	r.run(200 * time.Millisecond)
+	assert.Positive(t, gossipOnly(t, r, from, false), "accused here: rounds")
+}

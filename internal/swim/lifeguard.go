@@ -252,8 +252,27 @@ func (e *Engine) accuse(now time.Time, m *member) {
 	e.queueUpdate(u)
 }
 
+// suspicionEnd is when s runs out, as scheduleSuspicion and
+// deferLoneSuspicion count it: the time its last probe is scheduled to end.
+func (e *Engine) suspicionEnd(s *suspicion) time.Time {
+	d := e.suspicionTimeoutAfter(s.n - 1)
+	if s.n <= 1 && !s.verdict && e.health > 0 && e.dynamicSuspicion() {
+		d = max(d, e.suspicionTimeoutAfter(0)*e.healthFactor())
+	}
+	return s.start.Add(d)
+}
+
 // handleNack counts a nack for the probe seq, from one of its relays.
-func (e *Engine) handleNack(seq uint32) {
+//
+// Once every relay has nacked, the indirect phase has heard all it waits
+// for: its second timeout is there for the nacks to come, and an ack now
+// could only be this node's own ping's, late. So the probe fails at once,
+// or as soon as that ping has had its own timeout (stretched by local
+// health: a slow node still waits longer before it accuses). A last probe
+// at this node's own suspicion timeout ends no sooner than the suspicion
+// would have (its full timeout, as confirmations have shortened it): the
+// suspect gets all of that time to refute.
+func (e *Engine) handleNack(now time.Time, seq uint32) {
 	p := e.probes[seq]
 	if p == nil || p.relay || !p.indirect || p.nacks >= p.nacksWant {
 		e.stats.UnexpectedNacks++
@@ -261,6 +280,22 @@ func (e *Engine) handleNack(seq uint32) {
 	}
 	p.nacks++
 	e.stats.NacksReceived++
+	if p.nacks < p.nacksWant {
+		return
+	}
+	at := p.indirectAt.Add(e.ownProbeTimeout())
+	if p.notBefore.After(at) {
+		at = p.notBefore
+	}
+	if !at.Before(p.indirectAt.Add(2 * e.ownProbeTimeout())) {
+		return // no sooner than its own deadline
+	}
+	e.stats.ProbesEndedByNacks++
+	if at.After(now) {
+		e.schedule(timer{at: at, kind: timerProbe, seq: seq})
+		return
+	}
+	e.probeTimeout(now, seq)
 }
 
 // sendNack tells requester that the ping this node sent on its behalf
@@ -323,7 +358,7 @@ func (e *Engine) probeLast(now time.Time, m *member) {
 			return
 		}
 	}
-	e.confirmProbe(now, m)
+	e.confirmProbe(now, m, true)
 	e.stats.VerdictProbes++
 }
 

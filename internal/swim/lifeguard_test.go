@@ -1,6 +1,7 @@
 package swim_test
 
 import (
+	"net/netip"
 	"testing"
 	"time"
 
@@ -148,4 +149,140 @@ func TestBuddySystemPingCarriesTheSuspicion(t *testing.T) {
 			assert.Equal(t, pings, carried, "every ping to the suspect carries its suspicion")
 		}
 	}
+}
+
+// runNacking runs r in 1 ms steps for up to d, answering every ping-req
+// about peer(0) (silent) with a nack from each relay, delay after it was
+// sent, and returns when peer(0)'s status changed to each value, relative
+// to the start.
+func runNacking(t *testing.T, r *rig, d, delay time.Duration) (pingReqAt []time.Duration, statusAt map[swim.Status]time.Duration) {
+	t.Helper()
+	start := r.now
+	statusAt = map[swim.Status]time.Duration{}
+	type pending struct {
+		at  time.Time
+		to  netip.AddrPort
+		seq uint32
+	}
+	var nacks []pending
+	for r.now.Before(start.Add(d)) {
+		sent, evs := len(r.sent), len(r.events)
+		r.run(time.Millisecond)
+		for _, p := range r.sent[sent:] {
+			var dec wire.Packet
+			require.NoError(t, dec.Decode(p.Data))
+			for _, m := range dec.Messages {
+				if m.Type == wire.TypePingReq && m.Target == peer(0) {
+					nacks = append(nacks, pending{r.now.Add(delay), p.To, m.Seq})
+					pingReqAt = append(pingReqAt, r.now.Sub(start))
+				}
+			}
+		}
+		for _, ev := range r.events[evs:] {
+			if ev.Kind == swim.EventStatus && ev.Member.Addr == peer(0) {
+				if _, seen := statusAt[ev.Member.Status]; !seen {
+					statusAt[ev.Member.Status] = r.now.Sub(start)
+				}
+			}
+		}
+		for len(nacks) > 0 && !nacks[0].at.After(r.now) {
+			evs = len(r.events)
+			r.receive(nacks[0].to, 1, wire.Message{Type: wire.TypeNack, Seq: nacks[0].seq})
+			nacks = nacks[1:]
+			for _, ev := range r.events[evs:] {
+				if ev.Kind == swim.EventStatus && ev.Member.Addr == peer(0) {
+					if _, seen := statusAt[ev.Member.Status]; !seen {
+						statusAt[ev.Member.Status] = r.now.Sub(start)
+					}
+				}
+			}
+		}
+	}
+	return pingReqAt, statusAt
+}
+
+// When every relay has nacked, the indirect phase has heard all it waits
+// for: the probe fails once this node's own ping has had its timeout, not
+// a second timeout later. Without the nacks it waits both.
+func TestEveryRelayNackingEndsTheIndirectPhase(t *testing.T) {
+	for _, nack := range []bool{true, false} {
+		r := newRigWith(t, func(c *swim.Config) { c.SuspicionChecks = -1 })
+		r.addPeers(6)
+		r.run(30 * time.Second) // real RTT samples: the timeout is at its floor
+		T := r.e.Stats().CurrentProbeTimeout
+		require.Equal(t, 150*time.Millisecond, T)
+		r.silent[peer(0)] = true
+		delay := T / 3 // the relays nack before this node's own ping times out
+		if !nack {
+			delay = time.Hour
+		}
+		reqs, status := runNacking(t, r, 3*time.Second, delay)
+		require.NotEmpty(t, reqs)
+		suspect, ok := status[swim.StatusSuspect]
+		require.True(t, ok)
+		if nack {
+			assert.Equal(t, reqs[0]+T, suspect, "suspected one timeout into the indirect phase")
+			assert.Positive(t, r.e.Stats().ProbesEndedByNacks)
+			assert.Zero(t, r.e.Stats().LocalHealth)
+		} else {
+			assert.Equal(t, reqs[0]+2*T, suspect, "two timeouts, for the nacks")
+			assert.Zero(t, r.e.Stats().ProbesEndedByNacks)
+		}
+	}
+}
+
+// A last probe at this node's own suspicion timeout, every relay nacking,
+// still ends with the suspicion's full timeout: the suspect gets all of it
+// to refute.
+func TestNacksDoNotShortenThisNodesOwnSuspicion(t *testing.T) {
+	r := newRigWith(t, func(c *swim.Config) { c.SuspicionChecks = -1 })
+	r.addPeers(6)
+	r.run(30 * time.Second)
+	T := r.e.Stats().CurrentProbeTimeout
+	r.silent[peer(0)] = true
+	_, status := runNacking(t, r, 10*time.Second, T/3)
+	suspect, ok := status[swim.StatusSuspect]
+	require.True(t, ok)
+	dead, ok := status[swim.StatusDead]
+	require.True(t, ok)
+	timeout := swim.SuspicionTimeout(5, 7, 250*time.Millisecond) // nobody confirms
+	assert.Equal(t, timeout, dead-suspect)
+}
+
+// A last probe on another node's verdict (that node ran the suspicion out)
+// ends as soon as every relay has nacked and this node's own ping has had
+// its timeout.
+func TestEveryRelayNackingEndsALastProbeOnAVerdict(t *testing.T) {
+	r := newRigWith(t, func(c *swim.Config) { c.SuspicionChecks = -1 })
+	r.addPeers(8)
+	r.run(30 * time.Second)
+	T := r.e.Stats().CurrentProbeTimeout
+	r.silent[peer(0)] = true
+	require.NoError(t, r.e.SetStatus(r.now, peer(0), swim.StatusSuspect, peer(1)))
+	r.collect()
+	from := len(r.sent)
+	start := r.now
+	r.receive(peer(2), 1, wire.Message{Type: wire.TypeUpdate, Status: wire.StatusDead, Incarnation: 1, Subject: peer(0), Source: peer(2)})
+	var reqs []wire.Message
+	var relays []netip.AddrPort
+	for _, p := range r.sent[from:] {
+		var dec wire.Packet
+		require.NoError(t, dec.Decode(p.Data))
+		if dec.Messages[0].Type == wire.TypePingReq {
+			reqs = append(reqs, dec.Messages[0])
+			relays = append(relays, p.To)
+		}
+	}
+	require.Len(t, reqs, 6, "a last probe asks twice IndirectChecks relays")
+	r.run(T / 3)
+	for i, m := range reqs {
+		r.receive(relays[i], 1, wire.Message{Type: wire.TypeNack, Seq: m.Seq})
+	}
+	r.run(T - T/3 - time.Nanosecond)
+	m, _ := r.e.Member(peer(0))
+	require.Equal(t, swim.StatusSuspect, m.Status, "not before its own ping's timeout")
+	r.run(time.Nanosecond)
+	m, _ = r.e.Member(peer(0))
+	assert.Equal(t, swim.StatusDead, m.Status)
+	assert.Equal(t, T, r.now.Sub(start))
 }
