@@ -165,6 +165,15 @@ func runNacking(t *testing.T, r *rig, d, delay time.Duration) (pingReqAt []time.
 		seq uint32
 	}
 	var nacks []pending
+	record := func(from int) {
+		for _, ev := range r.events[from:] {
+			if ev.Kind == swim.EventStatus && ev.Member.Addr == peer(0) {
+				if _, seen := statusAt[ev.Member.Status]; !seen {
+					statusAt[ev.Member.Status] = r.now.Sub(start)
+				}
+			}
+		}
+	}
 	for r.now.Before(start.Add(d)) {
 		sent, evs := len(r.sent), len(r.events)
 		r.run(time.Millisecond)
@@ -178,24 +187,12 @@ func runNacking(t *testing.T, r *rig, d, delay time.Duration) (pingReqAt []time.
 				}
 			}
 		}
-		for _, ev := range r.events[evs:] {
-			if ev.Kind == swim.EventStatus && ev.Member.Addr == peer(0) {
-				if _, seen := statusAt[ev.Member.Status]; !seen {
-					statusAt[ev.Member.Status] = r.now.Sub(start)
-				}
-			}
-		}
+		record(evs)
 		for len(nacks) > 0 && !nacks[0].at.After(r.now) {
 			evs = len(r.events)
 			r.receive(nacks[0].to, 1, wire.Message{Type: wire.TypeNack, Seq: nacks[0].seq})
 			nacks = nacks[1:]
-			for _, ev := range r.events[evs:] {
-				if ev.Kind == swim.EventStatus && ev.Member.Addr == peer(0) {
-					if _, seen := statusAt[ev.Member.Status]; !seen {
-						statusAt[ev.Member.Status] = r.now.Sub(start)
-					}
-				}
-			}
+			record(evs)
 		}
 	}
 	return pingReqAt, statusAt
