@@ -196,7 +196,7 @@ func (e *Engine) endSuspicion(m *member) {
 // before. It reports whether it deferred the suspicion.
 func (e *Engine) deferLoneSuspicion(now time.Time, m *member) bool {
 	s := e.suspicions[m]
-	if s == nil || s.n > 1 || s.verdict || e.health == 0 || !e.dynamicSuspicion() {
+	if s == nil || !e.waitsAlone(s) {
 		return false
 	}
 	at := s.start.Add(e.suspicionTimeoutAfter(0)*e.healthFactor() - e.lastProbeTime())
@@ -252,11 +252,17 @@ func (e *Engine) accuse(now time.Time, m *member) {
 	e.queueUpdate(u)
 }
 
+// waitsAlone reports whether s is a lone suspicion that deferLoneSuspicion
+// stretches: no other accuser, no verdict, this node's health raised.
+func (e *Engine) waitsAlone(s *suspicion) bool {
+	return s.n <= 1 && !s.verdict && e.health > 0 && e.dynamicSuspicion()
+}
+
 // suspicionEnd is when s runs out, as scheduleSuspicion and
 // deferLoneSuspicion count it: the time its last probe is scheduled to end.
 func (e *Engine) suspicionEnd(s *suspicion) time.Time {
 	d := e.suspicionTimeoutAfter(s.n - 1)
-	if s.n <= 1 && !s.verdict && e.health > 0 && e.dynamicSuspicion() {
+	if e.waitsAlone(s) {
 		d = max(d, e.suspicionTimeoutAfter(0)*e.healthFactor())
 	}
 	return s.start.Add(d)
