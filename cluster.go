@@ -45,9 +45,10 @@ type Stats struct {
 	swim.Stats
 	// DatagramsRead counts the datagrams the reader took from the transport.
 	// Each one is then exactly one of: dropped by the reader (DroppedEarly:
-	// bad seal, unsealed, bad header, other cluster; each also counted under
-	// its reason), dropped because the loop was behind (ReceiveQueueDrops),
-	// or handed to the protocol (PacketsReceived).
+	// bad seal, unsealed, bad header, other wire version, other cluster;
+	// each also counted under its reason), dropped because the loop was
+	// behind (ReceiveQueueDrops), or handed to the protocol
+	// (PacketsReceived).
 	DatagramsRead         uint64
 	DroppedEarly          uint64
 	ReceiveQueueDrops     uint64 // datagrams dropped because the protocol loop was behind
@@ -115,10 +116,12 @@ type Cluster struct {
 	droppedPlain           atomic.Uint64
 	droppedSealed          atomic.Uint64
 	droppedUnauthenticated atomic.Uint64
-	clusterID              uint64
+	clusterID              uint32
 	// Garbage and other clusters' packets are dropped by the reader, so
 	// that a flood cannot crowd real packets out of the protocol loop.
 	droppedMalformedEarly    atomic.Uint64
+	droppedVersionEarly      atomic.Uint64
+	warnedVersion            atomic.Bool
 	droppedWrongClusterEarly atomic.Uint64
 	warnedRounds             uint64 // join rounds already warned about (loop only)
 
@@ -368,6 +371,12 @@ func (c *Cluster) readLoop(tr Transport) {
 func (c *Cluster) precheck(p []byte) bool {
 	h, _, err := wire.DecodeHeader(p)
 	switch {
+	case errors.Is(err, wire.ErrVersion):
+		c.droppedVersionEarly.Add(1)
+		if !c.warnedVersion.Swap(true) {
+			c.log.logf(LogWarn, "smudge: dropping packets of another wire version (this node speaks version %d): a node runs a smudge older or newer than this one; every node of a cluster must be upgraded together (Stats.DroppedVersion counts them)", wire.Version)
+		}
+		return false
 	case err != nil:
 		c.droppedMalformedEarly.Add(1)
 		return false
@@ -691,6 +700,7 @@ func (c *Cluster) Stats() Stats {
 	s.SendErrors = c.sendErrors.Load()
 	s.ListenerEventsDropped = c.listenerDrops.Load()
 	s.DroppedMalformed += c.droppedMalformedEarly.Load()
+	s.DroppedVersion += c.droppedVersionEarly.Load()
 	s.DroppedWrongCluster += c.droppedWrongClusterEarly.Load()
 	s.DroppedPlaintext = c.droppedPlain.Load()
 	s.DroppedSealed = c.droppedSealed.Load()
@@ -699,7 +709,7 @@ func (c *Cluster) Stats() Stats {
 		s.Multicast = m.stats()
 	}
 	s.Streams, s.Publish = c.streams.stats(), c.streams.publishStats()
-	s.DroppedEarly = s.DroppedPlaintext + s.DroppedSealed + s.DroppedUnauthentic + c.droppedMalformedEarly.Load() + c.droppedWrongClusterEarly.Load()
+	s.DroppedEarly = s.DroppedPlaintext + s.DroppedSealed + s.DroppedUnauthentic + c.droppedMalformedEarly.Load() + c.droppedVersionEarly.Load() + c.droppedWrongClusterEarly.Load()
 	return s
 }
 

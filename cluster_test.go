@@ -387,6 +387,35 @@ func TestUnansweredSeedsAreReported(t *testing.T) {
 	assert.Len(t, c.Members(), 1, "a seed that never answered is not a member")
 }
 
+// A node of an older smudge (wire version 1) is told apart from garbage:
+// its packets are counted in DroppedVersion and the log says, once, what
+// to do about it.
+func TestPacketsOfAnotherWireVersionAreCountedAndReportedOnce(t *testing.T) {
+	log := &memLogger{}
+	cfg := udpConfig(t)
+	cfg.Logger = log
+	c, err := New(cfg)
+	require.NoError(t, err)
+	require.NoError(t, c.Start(context.Background()))
+	t.Cleanup(func() { c.Shutdown() })
+	conn, err := net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(c.LocalAddr()))
+	require.NoError(t, err)
+	defer conn.Close()
+	v1 := []byte("SW\x01\x00" + "7^F\x8c\xe5\xb1\x11D" + "\x04\n\x00\x00\x01'\x0f" + "\x00\x00\x00\x03" +
+		"\x01\x00\x0c" + "\x00\x00\x03\xe9\x00" + "\x04\n\x00\x00\x02'\x0f")
+	for range 3 {
+		_, err := conn.Write(v1)
+		require.NoError(t, err)
+	}
+	waitFor(t, 10*time.Second, "three version 1 packets counted", func() bool {
+		return c.Stats().DroppedVersion == 3
+	})
+	st := c.Stats()
+	assert.Equal(t, uint64(3), st.DroppedEarly)
+	assert.Zero(t, st.DroppedMalformed)
+	assert.Equal(t, 1, strings.Count(log.text(), "dropping packets of another wire version (this node speaks version 2)"), log.text())
+}
+
 func TestListenerBacklogIsBoundedAndCounted(t *testing.T) {
 	network := memnet.New()
 	t.Cleanup(func() { network.Close() })

@@ -15,7 +15,8 @@ type Limits struct {
 	// (Stats.DroppedMemberLimit). Default 131072.
 	MaxMembers int
 	// MaxPendingProbes bounds the probes in flight, those relayed for
-	// others included (Stats.DroppedProbeLimit). Default 4096.
+	// others included (Stats.DroppedProbeLimit). Default 4096, at most
+	// 32768 (a larger value is lowered to it).
 	MaxPendingProbes int
 	// MaxSyncsPerPeriod bounds the join answers (member lists) sent per
 	// protocol period, so that join pings cannot be used to amplify traffic

@@ -306,7 +306,7 @@ const (
 // current incarnation (which carries its metadata).
 // Messages of unknown types are allowed, as the engine allows them.
 type announceFilter struct {
-	cluster uint64
+	cluster uint32
 	self    netip.AddrPort
 	pkt     wire.Packet
 }
@@ -380,7 +380,7 @@ type multicast struct {
 
 // newMulticast returns discovery state for group:port without a socket:
 // the caller sets conn and the hooks. Encryption is off (open and seal copy).
-func newMulticast(log *levelLogger, cluster uint64, self netip.AddrPort, group netip.Addr, port uint16) *multicast {
+func newMulticast(log *levelLogger, cluster uint32, self netip.AddrPort, group netip.Addr, port uint16) *multicast {
 	return &multicast{
 		log:        log,
 		group:      group,

@@ -41,7 +41,7 @@ func FuzzMulticastReceive(f *testing.F) {
 		e := testEngine(t, listenerSelf, "fuzz", now)
 		e.Receive(now, netip.AddrPort{}, (*got)[0])
 		es := e.Stats()
-		if es.DroppedMalformed+es.DroppedWrongCluster+es.DroppedFromSelf+es.DroppedMisdirected != 0 {
+		if es.DroppedMalformed+es.DroppedVersion+es.DroppedWrongCluster+es.DroppedFromSelf+es.DroppedMisdirected != 0 {
 			t.Fatalf("the engine drops what the multicast path delivered: %+v", es)
 		}
 		h, _, err := wire.DecodeHeader(data)

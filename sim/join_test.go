@@ -55,12 +55,16 @@ func TestJoinStormConvergesWhenTheLastNodeJoins(t *testing.T) {
 }
 
 // Without greetings, gossip alone leaves a pair unaware of each other for
-// tens of seconds in some starts (seeds 6 and 9 of these ten, measured:
-// 28.7 s and 54.8 s), until one's probe reaches the other. If a change to
-// gossip makes this test fail, greetings may no longer be needed: measure.
+// tens of seconds in some starts, until one's probe reaches the other:
+// measured with wire version 2, 16 of the 200 starts of seeds 1-200, 6 of
+// these 40 (seeds 68, 77, 84, 91, 96, 98: 3.6-62.7 s). With greetings all
+// 200 converged within 502 ms. (With wire version 1 it happened at other
+// seeds, seed 4 of 1-12 at its last commit: which starts have a tail
+// depends on what fits in each packet.) If a change to gossip makes this test fail,
+// greetings may no longer be needed: measure.
 func TestWithoutGreetingsAJoinStormHasATail(t *testing.T) {
 	slow := 0
-	for seed := uint64(1); seed <= 10; seed++ {
+	for seed := uint64(61); seed <= 100; seed++ {
 		if staggeredJoin(seed, func(c *swim.Config) { c.MaxHellos = -1 }, 2*time.Second) < 0 {
 			slow++
 		}

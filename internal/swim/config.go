@@ -18,7 +18,7 @@ type Config struct {
 	Self netip.AddrPort
 	// ClusterID is wire.ClusterID of the cluster name; packets carrying
 	// another value are dropped.
-	ClusterID uint64
+	ClusterID uint32
 	// Incarnation is the starting incarnation. Starting from a value that
 	// grows across restarts (such as the wall clock in seconds) lets a
 	// restarted node be ALIVE again at once everywhere.
@@ -127,7 +127,8 @@ type Config struct {
 	// members beyond it are dropped and counted.
 	MaxMembers int
 	// MaxPendingProbes bounds the probes in flight, relayed ones included;
-	// ping-reqs beyond it are dropped and counted.
+	// ping-reqs beyond it are dropped and counted. It is at most
+	// MaxSeqsInFlight (a larger value is lowered to it).
 	MaxPendingProbes int
 	// TombstoneTTL is how long a removed member is remembered: packets from
 	// it, or rumours of it alive, at its last incarnation or lower are
@@ -153,8 +154,11 @@ const (
 	DefaultMaxHellos           = 128
 	DefaultMaxMembers          = 1 << 17
 	DefaultMaxPendingProbes    = 4096
-	DefaultTombstoneTTL        = time.Hour
-	DefaultMaxTombstones       = 1 << 16
+	// MaxSeqsInFlight caps MaxPendingProbes at half the 16-bit sequence
+	// numbers, so that a new probe always finds a free one near.
+	MaxSeqsInFlight      = 1 << 15
+	DefaultTombstoneTTL  = time.Hour
+	DefaultMaxTombstones = 1 << 16
 )
 
 func (c *Config) setDefaults() {
@@ -188,6 +192,7 @@ func (c *Config) setDefaults() {
 	if c.MaxPendingProbes == 0 {
 		c.MaxPendingProbes = DefaultMaxPendingProbes
 	}
+	c.MaxPendingProbes = min(c.MaxPendingProbes, MaxSeqsInFlight)
 	if c.TombstoneTTL == 0 {
 		c.TombstoneTTL = DefaultTombstoneTTL
 	}

@@ -95,6 +95,7 @@ type Stats struct {
 	PacketsSent          uint64
 	BytesSent            uint64
 	DroppedMalformed     uint64 // undecodable packets
+	DroppedVersion       uint64 // packets of another wire version (an older or newer smudge)
 	DroppedWrongCluster  uint64 // packets from another cluster
 	DroppedFromSelf      uint64 // packets claiming to be from this node
 	DroppedMisdirected   uint64 // pings meant for another identity
@@ -263,7 +264,8 @@ func (e *Engine) sourceRef(m *member, src netip.AddrPort) *netip.AddrPort {
 func (e *Engine) find(a netip.AddrPort) *member { return e.members.find(e.order, a) }
 
 type probe struct {
-	seq       uint32
+	seq       uint16  // on the wire: unique among the probes in flight
+	serial    uint32  // unique for 2^32 probes: a timer carries it (as gen)
 	target    *member // nil for relayed probes
 	addr      netip.AddrPort
 	sentAt    time.Time
@@ -271,7 +273,7 @@ type probe struct {
 	reprobe   bool // a re-probe of a dead member: failure changes nothing
 	relay     bool // on behalf of requester
 	requester netip.AddrPort
-	reqSeq    uint32
+	reqSeq    uint16
 	join      bool   // a join ping to a seed: no member yet
 	nacksWant uint8  // relays asked in the indirect phase that send nacks
 	nacks     uint8  // nacks received from them
@@ -320,10 +322,11 @@ type Engine struct {
 	probeList   []*member
 	probeIdx    int
 	nextProbeAt time.Time
-	probes      map[uint32]*probe
+	probes      map[uint16]*probe
 	freeProbes  []*probe  // for reuse (see dropProbe)
 	picked      []*member // pickRandom's result, reused
-	seq         uint32
+	seq         uint16    // the last sequence number given out (see nextSeq)
+	serial      uint32    // the last probe serial given out
 	timers      timerHeap
 	rtt         *rttHistory
 
@@ -399,13 +402,13 @@ func New(cfg Config, now time.Time) (*Engine, error) {
 		inc:     cfg.Incarnation,
 		epoch:   now,
 		members: newMemberTable(),
-		probes:  make(map[uint32]*probe),
+		probes:  make(map[uint16]*probe),
 		rtt:     newRTTHistory(cfg.PingHistoryFrontload, cfg.MinProbeTimeout),
 		queue:   newGossipQueue(),
 		seen:    make(map[bcastKey]time.Time),
 
 		suspicions: make(map[*member]*suspicion),
-		seq:        cfg.Rand.Uint32(),
+		seq:        uint16(cfg.Rand.Uint32()),
 		tombs:      newTombstones(),
 
 		syncTokens: cfg.MaxSyncsPerPeriod,
@@ -566,9 +569,9 @@ func (e *Engine) sendJoins(now time.Time) {
 // multicast answers. The packet stays valid until the next Outbox call.
 func (e *Engine) Announcement(now time.Time) []byte {
 	p := e.newProbe()
-	*p = probe{seq: e.nextSeq(), sentAt: now, announce: true}
-	e.probes[p.seq] = p
-	e.schedule(timer{at: now.Add(2 * e.cfg.ProbeInterval), kind: timerProbe, seq: p.seq})
+	*p = probe{sentAt: now, announce: true}
+	e.track(p)
+	e.scheduleProbe(now.Add(2*e.cfg.ProbeInterval), p)
 	b := e.startPacket(0)
 	ping := wire.Message{Type: wire.TypePing, Seq: p.seq}
 	e.stats.Announcements++
@@ -589,10 +592,10 @@ const TombstoneRetry = time.Second
 // failure changes nothing.
 func (e *Engine) joinPing(now time.Time, a netip.AddrPort, m *member, gossip bool) {
 	p := e.newProbe()
-	*p = probe{seq: e.nextSeq(), addr: a, sentAt: now, join: true}
-	e.probes[p.seq] = p
+	*p = probe{addr: a, sentAt: now, join: true}
+	e.track(p)
 	e.sendPing(now, a, netip.AddrPort{}, p.seq, wire.PingFlagJoin, m, gossip)
-	e.schedule(timer{at: now.Add(e.rtt.timeout()), kind: timerProbe, seq: p.seq})
+	e.scheduleProbe(now.Add(e.rtt.timeout()), p)
 }
 
 // maxJoinBackoff caps the time between two rounds of join attempts.
@@ -719,7 +722,7 @@ func (e *Engine) Tick(now time.Time) {
 		t := e.timers.pop()
 		switch t.kind {
 		case timerProbe:
-			e.probeTimeout(now, t.seq)
+			e.probeTimeout(now, uint16(t.seq), t.gen)
 		case timerSuspect:
 			if t.m.gen == t.gen && t.m.status == StatusSuspect && !t.m.removed && e.suspicionDue(&t) && !e.deferLoneSuspicion(now, t.m) {
 				// DEAD only if a last probe fails too.
@@ -1203,9 +1206,27 @@ func (e *Engine) reshuffle() {
 	e.probeIdx = 0
 }
 
-func (e *Engine) nextSeq() uint32 {
-	e.seq++
-	return e.seq
+// track gives p a sequence number and a serial and records it as in
+// flight. Sequence numbers are 16 bits on the wire and wrap, so the next one
+// skips those still in flight; MaxPendingProbes (at most MaxSeqsInFlight)
+// bounds the relayed probes, and this node's own are one or two a member at
+// most, so a free one is always near. The serial tells a probe's timers from
+// those of an earlier probe that had the same sequence number.
+func (e *Engine) track(p *probe) {
+	for range 1 << 16 {
+		e.seq++
+		if _, busy := e.probes[e.seq]; !busy {
+			break
+		}
+	}
+	e.serial++
+	p.seq, p.serial = e.seq, e.serial
+	e.probes[p.seq] = p
+}
+
+// scheduleProbe sets p's next deadline.
+func (e *Engine) scheduleProbe(at time.Time, p *probe) {
+	e.schedule(timer{at: at, kind: timerProbe, seq: uint32(p.seq), gen: p.serial})
 }
 
 func (e *Engine) startProbe(now time.Time, m *member, flags uint8, reprobe bool) {
@@ -1215,8 +1236,8 @@ func (e *Engine) startProbe(now time.Time, m *member, flags uint8, reprobe bool)
 // startProbeGossip is startProbe, with gossip piggybacked or not.
 func (e *Engine) startProbeGossip(now time.Time, m *member, flags uint8, reprobe, gossip bool) {
 	p := e.newProbe()
-	*p = probe{seq: e.nextSeq(), target: m, addr: m.addr, sentAt: now, reprobe: reprobe}
-	e.probes[p.seq] = p
+	*p = probe{target: m, addr: m.addr, sentAt: now, reprobe: reprobe}
+	e.track(p)
 	target := m.addr
 	if flags&wire.PingFlagJoin != 0 {
 		target = netip.AddrPort{} // a seed's identity may differ from the address we were given
@@ -1225,7 +1246,7 @@ func (e *Engine) startProbeGossip(now time.Time, m *member, flags uint8, reprobe
 		flags |= wire.PingFlagWantSelf
 	}
 	e.sendPing(now, m.addr, target, p.seq, flags, m, gossip)
-	e.schedule(timer{at: now.Add(e.ownProbeTimeout()), kind: timerProbe, seq: p.seq})
+	e.scheduleProbe(now.Add(e.ownProbeTimeout()), p)
 	e.stats.ProbesSent++
 }
 
@@ -1240,7 +1261,7 @@ func (e *Engine) startProbeGossip(now time.Time, m *member, flags uint8, reprobe
 // re-probes alone would drain the queue and stall dissemination,
 // refutations included. If the member is alive after all, the ping makes it
 // refute, and it learns the news once it is back.
-func (e *Engine) sendPing(now time.Time, addr, target netip.AddrPort, seq uint32, flags uint8, m *member, gossip bool) {
+func (e *Engine) sendPing(now time.Time, addr, target netip.AddrPort, seq uint16, flags uint8, m *member, gossip bool) {
 	b := e.startPacket(0)
 	ping := wire.Message{Type: wire.TypePing, Seq: seq, Flags: flags, Target: target}
 	b = ping.AppendTo(b)
@@ -1264,9 +1285,9 @@ func (e *Engine) sendPing(now time.Time, addr, target netip.AddrPort, seq uint32
 	e.emit(addr, b)
 }
 
-func (e *Engine) probeTimeout(now time.Time, seq uint32) {
+func (e *Engine) probeTimeout(now time.Time, seq uint16, serial uint32) {
 	p := e.probes[seq]
-	if p == nil {
+	if p == nil || p.serial != serial {
 		return // answered
 	}
 	m := p.target
@@ -1328,14 +1349,14 @@ func (e *Engine) declareDead(now time.Time, m *member) {
 // probe, so the relays are asked at once, with the direct ping.
 func (e *Engine) confirmProbe(now time.Time, m *member, onVerdict bool) {
 	p := e.newProbe()
-	*p = probe{seq: e.nextSeq(), target: m, addr: m.addr, sentAt: now, confirm: true, gen: m.gen}
+	*p = probe{target: m, addr: m.addr, sentAt: now, confirm: true, gen: m.gen}
 	if !onVerdict {
 		p.notBefore = now.Add(e.lastProbeTime())
 		if s := e.suspicions[m]; s != nil {
 			p.notBefore = e.suspicionEnd(s)
 		}
 	}
-	e.probes[p.seq] = p
+	e.track(p)
 	e.stats.ProbesSent++
 	e.probeIndirect(now, p, m)
 }
@@ -1367,7 +1388,7 @@ func (e *Engine) probeIndirect(now time.Time, p *probe, m *member) {
 		}
 	}
 	e.sendPing(now, m.addr, m.addr, p.seq, 0, m, false)
-	e.schedule(timer{at: now.Add(2 * e.ownProbeTimeout()), kind: timerProbe, seq: p.seq})
+	e.scheduleProbe(now.Add(2*e.ownProbeTimeout()), p)
 }
 
 // pickRandom returns up to k distinct random live members other than
@@ -1415,7 +1436,7 @@ func (e *Engine) newProbe() *probe {
 
 // dropProbe forgets the probe seq, p, and keeps p for reuse: probing a
 // member every period then allocates nothing.
-func (e *Engine) dropProbe(seq uint32, p *probe) {
+func (e *Engine) dropProbe(seq uint16, p *probe) {
 	delete(e.probes, seq)
 	if len(e.freeProbes) < maxFreeProbes {
 		*p = probe{}
@@ -1443,7 +1464,11 @@ func (e *Engine) Receive(now time.Time, from netip.AddrPort, data []byte) {
 	e.stats.PacketsReceived++
 	e.stats.BytesReceived += uint64(len(data))
 	if err := e.pkt.Decode(data); err != nil {
-		e.stats.DroppedMalformed++
+		if errors.Is(err, wire.ErrVersion) {
+			e.stats.DroppedVersion++
+		} else {
+			e.stats.DroppedMalformed++
+		}
 		return
 	}
 	h := &e.pkt.Header
@@ -1661,7 +1686,7 @@ func (e *Engine) sendSync(to netip.AddrPort) {
 
 // handleAck takes an ack from sender, which arrived from the network
 // address from (invalid: sender's own address).
-func (e *Engine) handleAck(now time.Time, seq uint32, sender *member, from netip.AddrPort) {
+func (e *Engine) handleAck(now time.Time, seq uint16, sender *member, from netip.AddrPort) {
 	p := e.probes[seq]
 	if p == nil {
 		e.stats.UnexpectedAcks++
@@ -1719,10 +1744,10 @@ func (e *Engine) relayPing(now time.Time, requester netip.AddrPort, req *wire.Me
 		return
 	}
 	p := e.newProbe()
-	*p = probe{seq: e.nextSeq(), addr: req.Target, sentAt: now, relay: true, requester: requester, reqSeq: req.Seq}
-	e.probes[p.seq] = p
+	*p = probe{addr: req.Target, sentAt: now, relay: true, requester: requester, reqSeq: req.Seq}
+	e.track(p)
 	e.sendPing(now, req.Target, req.Target, p.seq, 0, e.find(req.Target), false) // it did not answer the requester
-	e.schedule(timer{at: now.Add(e.rtt.timeout()), kind: timerProbe, seq: p.seq})
+	e.scheduleProbe(now.Add(e.rtt.timeout()), p)
 }
 
 // ---- broadcasts ----

@@ -278,7 +278,7 @@ func (e *Engine) suspicionEnd(s *suspicion) time.Time {
 // at this node's own suspicion timeout ends no sooner than the suspicion
 // would have (its full timeout, as confirmations have shortened it): the
 // suspect gets all of that time to refute.
-func (e *Engine) handleNack(now time.Time, seq uint32) {
+func (e *Engine) handleNack(now time.Time, seq uint16) {
 	p := e.probes[seq]
 	if p == nil || p.relay || !p.indirect || p.nacks >= p.nacksWant {
 		e.stats.UnexpectedNacks++
@@ -298,15 +298,15 @@ func (e *Engine) handleNack(now time.Time, seq uint32) {
 	}
 	e.stats.ProbesEndedByNacks++
 	if at.After(now) {
-		e.schedule(timer{at: at, kind: timerProbe, seq: seq})
+		e.scheduleProbe(at, p)
 		return
 	}
-	e.probeTimeout(now, seq)
+	e.probeTimeout(now, seq, p.serial)
 }
 
 // sendNack tells requester that the ping this node sent on its behalf
 // (request seq) went unanswered.
-func (e *Engine) sendNack(requester netip.AddrPort, seq uint32) {
+func (e *Engine) sendNack(requester netip.AddrPort, seq uint16) {
 	if e.cfg.NoNacks {
 		return
 	}
@@ -333,8 +333,8 @@ func (e *Engine) runCheck(now time.Time, m *member) {
 		}
 	}
 	p := e.newProbe()
-	*p = probe{seq: e.nextSeq(), target: m, addr: m.addr, sentAt: now, check: true}
-	e.probes[p.seq] = p
+	*p = probe{target: m, addr: m.addr, sentAt: now, check: true}
+	e.track(p)
 	e.stats.ProbesSent++
 	e.probeIndirect(now, p, m)
 	e.stats.ChecksRun++

@@ -38,7 +38,7 @@ func TestRelayNacksWhenItsPingGoesUnanswered(t *testing.T) {
 			continue
 		}
 		require.Equal(t, 1, n)
-		assert.Equal(t, uint32(4242), nack.Seq)
+		assert.Equal(t, uint16(4242), nack.Seq)
 		for _, p := range r.sent[from:] {
 			var dec wire.Packet
 			require.NoError(t, dec.Decode(p.Data))
@@ -52,7 +52,7 @@ func TestRelayNacksWhenItsPingGoesUnanswered(t *testing.T) {
 
 // failProbe runs r until its probe of peer(0), silent, has failed, and
 // returns the seq of that probe's ping-reqs.
-func failProbe(t *testing.T, r *rig, nack func(seq uint32)) {
+func failProbe(t *testing.T, r *rig, nack func(seq uint16)) {
 	failed := r.e.Stats().ProbesFailed
 	for i := 0; i < 400 && r.e.Stats().ProbesFailed == failed; i++ {
 		from := len(r.sent)
@@ -94,7 +94,7 @@ func TestNackedFailureDoesNotBlameThisNode(t *testing.T) {
 	r.run(30 * time.Second)
 	r.silent[peer(0)] = true
 	// Every relay answers with a nack: the target is the problem.
-	failProbe(t, r, func(seq uint32) {
+	failProbe(t, r, func(seq uint16) {
 		for i := 1; i <= 3; i++ {
 			r.receive(peer(i), 1, wire.Message{Type: wire.TypeNack, Seq: seq})
 		}
@@ -162,7 +162,7 @@ func runNacking(t *testing.T, r *rig, d, delay time.Duration) (pingReqAt []time.
 	type pending struct {
 		at  time.Time
 		to  netip.AddrPort
-		seq uint32
+		seq uint16
 	}
 	var nacks []pending
 	record := func(from int) {

@@ -44,7 +44,7 @@ func member(i int) netip.AddrPort {
 
 // syncPackets are join answers from member(from) describing members from..to-1
 // ALIVE at incarnation 1.
-func syncPackets(cluster uint64, from, to int) [][]byte {
+func syncPackets(cluster uint32, from, to int) [][]byte {
 	var out [][]byte
 	hdr := wire.Header{Flags: wire.HeaderFlagSync, Cluster: cluster, Sender: member(from), Incarnation: 1}
 	b := wire.AppendHeader(nil, hdr)

@@ -56,8 +56,8 @@ var ErrBadState = errors.New("swim: bad push-pull state")
 // State encoding (plain, before flate):
 //
 //	magic    2 bytes  'P' 'S'
-//	version  1 byte   1
-//	cluster  8 bytes
+//	version  1 byte   2 (1 had an 8-byte cluster hash, before wire version 2)
+//	cluster  4 bytes  wire.ClusterID
 //	sender   address (wire.AppendAddr)
 //	count    uvarint, at least 1
 //	entries  count times: flags (1: status in bits 0-2, entryMeta,
@@ -69,7 +69,7 @@ var ErrBadState = errors.New("swim: bad push-pull state")
 const (
 	stateMagic0      = 'P'
 	stateMagic1      = 'S'
-	stateVersion     = 1
+	stateVersion     = 2
 	entryStatusMask  = 0x07
 	entryMeta        = 0x08
 	entrySelfSourced = 0x10
@@ -169,7 +169,7 @@ func (e *Engine) AppendState(dst []byte) []byte {
 // appendPlainState appends the uncompressed state.
 func (e *Engine) appendPlainState(b []byte) []byte {
 	b = append(b, stateMagic0, stateMagic1, stateVersion)
-	b = binary.BigEndian.AppendUint64(b, e.cfg.ClusterID)
+	b = binary.BigEndian.AppendUint32(b, e.cfg.ClusterID)
 	b = wire.AppendAddr(b, e.cfg.Self)
 	n := min(len(e.order), e.cfg.MaxSyncMembers)
 	countAt := len(b)
@@ -315,16 +315,19 @@ func (e *Engine) decodeState(b []byte) (netip.AddrPort, []wire.Message, error) {
 	bad := func(why string) (netip.AddrPort, []wire.Message, error) {
 		return netip.AddrPort{}, nil, fmt.Errorf("%w: %s", ErrBadState, why)
 	}
-	if len(b) < 3+8 || b[0] != stateMagic0 || b[1] != stateMagic1 {
+	if len(b) < 3 || b[0] != stateMagic0 || b[1] != stateMagic1 {
 		return bad("bad magic")
 	}
 	if b[2] != stateVersion {
-		return bad("unknown version")
+		return bad(fmt.Sprintf("version %d, this node reads %d", b[2], stateVersion))
 	}
-	if binary.BigEndian.Uint64(b[3:11]) != e.cfg.ClusterID {
+	if len(b) < 3+4 {
+		return bad("truncated header")
+	}
+	if binary.BigEndian.Uint32(b[3:7]) != e.cfg.ClusterID {
 		return netip.AddrPort{}, nil, errStateCluster
 	}
-	sender, b, err := wire.ReadAddr(b[11:])
+	sender, b, err := wire.ReadAddr(b[7:])
 	if err != nil {
 		return bad("bad sender address")
 	}

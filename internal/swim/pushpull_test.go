@@ -105,9 +105,9 @@ type plainState struct {
 	b []byte
 }
 
-func newPlain(cluster uint64, sender netip.AddrPort, count uint64) *plainState {
-	b := []byte{'P', 'S', 1}
-	b = binary.BigEndian.AppendUint64(b, cluster)
+func newPlain(cluster uint32, sender netip.AddrPort, count uint64) *plainState {
+	b := []byte{'P', 'S', 2}
+	b = binary.BigEndian.AppendUint32(b, cluster)
 	b = wire.AppendAddr(b, sender)
 	b = binary.AppendUvarint(b, count)
 	return &plainState{b: b}

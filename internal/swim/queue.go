@@ -170,7 +170,7 @@ func (q *gossipQueue) addBroadcast(b wire.Message, now time.Time, from netip.Add
 	it.bcast, it.born, it.age0, it.from = true, now, b.AgeMillis, from
 	it.key = keyOf(&b)
 	if it.size > 0 {
-		it.ageOff = int32(3 + wire.AddrLen(b.Subject) + 8)
+		it.ageOff = int32(b.AgeOffset())
 	}
 	q.byKey[it.key] = i
 	q.len++
@@ -244,4 +244,4 @@ func (q *gossipQueue) fill(pkt []byte, budget int, now time.Time, limit int, ttl
 
 // minItemLen is the smallest message the queue can hold (an IPv4 update
 // with no source): anything less in the budget cannot take another item.
-const minItemLen = 3 + 1 + 4 + 7 + 1
+const minItemLen = 2 + 1 + 1 + 7 + 1 // type, length, status, incarnation, subject, no source

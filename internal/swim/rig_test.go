@@ -19,7 +19,7 @@ type rig struct {
 	t       testing.TB
 	e       *swim.Engine
 	now     time.Time
-	cluster uint64
+	cluster uint32
 	sent    []swim.Packet // copies
 	events  []swim.Event
 	silent  map[netip.AddrPort]bool // peers that do not answer
@@ -86,7 +86,7 @@ func (r *rig) collect() {
 		}
 		for _, a := range answers {
 			b := r.header(a[0].(netip.AddrPort), 1)
-			ack := wire.Message{Type: wire.TypeAck, Seq: a[1].(uint32)}
+			ack := wire.Message{Type: wire.TypeAck, Seq: a[1].(uint16)}
 			b = ack.AppendTo(b)
 			r.now = r.now.Add(time.Millisecond)
 			r.e.Receive(r.now, a[0].(netip.AddrPort), b)

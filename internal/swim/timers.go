@@ -68,7 +68,8 @@ func (e *Engine) schedule(t timer) {
 func (e *Engine) timerLive(t *timer) bool {
 	switch t.kind {
 	case timerProbe:
-		return e.probes[t.seq] != nil
+		p := e.probes[uint16(t.seq)]
+		return p != nil && p.serial == t.gen
 	case timerJoin:
 		return t.seq == e.joinGen
 	default:

@@ -2,6 +2,7 @@ package wire
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"net/netip"
 	"reflect"
@@ -14,7 +15,7 @@ import (
 
 // sentinels are the errors Decode may return (or wrap).
 var sentinels = []error{ErrShort, ErrMagic, ErrVersion, ErrAddress, ErrTruncated,
-	ErrMalformed, ErrNoMessages, ErrTooMany, ErrBadStatus, ErrUnspecified}
+	ErrMalformed, ErrNoMessages, ErrTooMany, ErrBadStatus, ErrUnspecified, ErrVarint}
 
 func isSentinel(err error) bool {
 	for _, s := range sentinels {
@@ -93,7 +94,7 @@ func FuzzDecode(f *testing.F) {
 		if len(p.Messages) == 0 || len(p.Messages) > MaxMessages {
 			t.Fatalf("%d messages", len(p.Messages))
 		}
-		if minLen := HeaderLen(h) + 3*(len(p.Messages)+p.Skipped); len(data) < minLen {
+		if minLen := HeaderLen(h) + minMsgLen*(len(p.Messages)+p.Skipped); len(data) < minLen {
 			t.Fatalf("%d bytes hold %d+%d messages", len(data), len(p.Messages), p.Skipped)
 		}
 		_ = rest
@@ -162,8 +163,8 @@ func FuzzDecodeHeader(f *testing.F) {
 		if !bytes.Equal(data[used:], rest) {
 			t.Fatal("rest is not the tail of the input")
 		}
-		if h.Flags != data[3] {
-			t.Fatalf("flags %#x, byte %#x", h.Flags, data[3])
+		if data[0] != tag || h.Flags != data[1] || h.Cluster != binary.BigEndian.Uint32(data[2:6]) {
+			t.Fatalf("header %+v from % x", h, data[:6])
 		}
 		enc := AppendHeader(nil, h)
 		if len(enc) != HeaderLen(h) {
@@ -240,10 +241,10 @@ func FuzzRoundTrip(f *testing.F) {
 		kind1 uint8, ip1 []byte, port1 uint16, kind2 uint8, ip2 []byte, port2 uint16,
 		boot, index, age uint32, payload []byte, count uint8) {
 
-		h := Header{Flags: hflags, Cluster: cluster, Sender: fuzzAddr(senderKind, senderIP, senderPort), Incarnation: hinc}
+		h := Header{Flags: hflags, Cluster: uint32(cluster), Sender: fuzzAddr(senderKind, senderIP, senderPort), Incarnation: hinc}
 		a1 := fuzzAddr(kind1, ip1, port1)
 		m := Message{
-			Type: MsgType(typ), Seq: seq, Flags: flags, Target: a1,
+			Type: MsgType(typ), Seq: uint16(seq), Flags: flags, Target: a1,
 			Status: Status(status), Incarnation: inc, Subject: a1, Source: fuzzAddr(kind2, ip2, port2),
 			Boot: boot, Index: index, AgeMillis: age, Payload: payload,
 		}
@@ -283,7 +284,7 @@ func FuzzRoundTrip(f *testing.F) {
 		if err != nil {
 			t.Fatalf("Decode: %v", err)
 		}
-		wantH := Header{Flags: hflags, Cluster: cluster, Sender: s, Incarnation: hinc}
+		wantH := Header{Flags: hflags, Cluster: uint32(cluster), Sender: s, Incarnation: hinc}
 		if p.Header != wantH {
 			t.Fatalf("header %+v, want %+v", p.Header, wantH)
 		}

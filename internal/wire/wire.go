@@ -5,14 +5,25 @@
 // decoder never reads past the input and never allocates in proportion to a
 // length field it was sent.
 //
-// Header (big endian):
+// Header (big endian; version 2, 14 bytes for an IPv4 sender at an
+// incarnation below 128):
 //
-//	magic    2 bytes  'S' 'W'
-//	version  1 byte   currently 1
+//	tag      1 byte   0xC0 | version: the high nibble 0xC marks a smudge
+//	                  packet, the low one is the version, currently 2
 //	flags    1 byte   HeaderFlag* bits; unknown bits are ignored
-//	cluster  8 bytes  FNV-1a 64 of the cluster name
+//	cluster  4 bytes  FNV-1a 32 of the cluster name
 //	sender   address  the sender's advertised identity (see Address)
-//	incarn.  4 bytes  the sender's incarnation number
+//	incarn.  uvarint  the sender's incarnation number (1-5 bytes)
+//
+// Version 1 (smudge before 2026-12-07) started with the two bytes 'S' 'W'
+// and the version byte 1, had an 8-byte cluster hash and fixed 4-byte
+// incarnations and sequence numbers; a version 2 decoder reports its packets
+// as ErrVersion. Version 2 cut a ping to 26 bytes and an ack to 18 (from 38
+// and 30).
+//
+// A uvarint is encoding/binary's: 7 bits a byte, low bits first. The
+// decoder accepts only the shortest encoding of a value, and only values
+// within the field's range, so every accepted packet has one encoding.
 //
 // Address: family (1 byte: 0 none, 4 IPv4, 6 IPv6), the IP (0, 4 or 16 bytes),
 // then the port (2 bytes, absent for family 0). IPv4-mapped IPv6 addresses are
@@ -20,18 +31,18 @@
 // address present in a packet must be usable as a member's identity: not
 // unspecified (0.0.0.0, ::) and not port 0.
 //
-// Message: type (1 byte), body length (2 bytes), body. Unknown types are
+// Message: type (1 byte), body length (uvarint, at most MaxBodyLen), body. Unknown types are
 // skipped by length, so newer senders can add message types. A known type
 // whose body does not parse exactly (too short, trailing bytes, bad address or
 // status) makes the whole packet invalid.
 //
 // Bodies (big endian, after the type and length):
 //
-//	ping       seq (4), flags (1), target address (may be family 0)
-//	ack        seq (4)
-//	nack       seq (4)
-//	ping-req   seq (4), target address
-//	update     status (1), incarnation (4), subject address, source address (may be family 0),
+//	ping       seq (2), flags (1), target address (may be family 0)
+//	ack        seq (2)
+//	nack       seq (2)
+//	ping-req   seq (2), target address
+//	update     status (1), incarnation (uvarint), subject address, source address (may be family 0),
 //	           then optionally the subject's metadata at that incarnation: length (1), bytes
 //	broadcast  origin address, boot (4), index (4), age in ms (4), payload (rest of the body)
 //	digest     flags (1), the cutoff age in ms (4, only if DigestFlagPartial), then entries:
@@ -47,11 +58,19 @@ import (
 )
 
 // Version is the wire format version this package writes and reads.
-const Version = 1
+const Version = 2
 
+// tagMagic is the high nibble of a packet's first byte; the low nibble is
+// the version.
+const tagMagic = 0xC0
+
+// tag is the first byte of every packet this package writes.
+const tag = tagMagic | Version
+
+// The first two bytes of a version 1 packet.
 const (
-	magic0 = 'S'
-	magic1 = 'W'
+	v1Magic0 = 'S'
+	v1Magic1 = 'W'
 )
 
 // MsgType identifies a message inside a packet.
@@ -168,9 +187,11 @@ const MaxMetaBytes = 255
 var (
 	// ErrShort: the packet ends inside its header.
 	ErrShort = errors.New("wire: packet shorter than its header")
-	// ErrMagic: the packet does not start with the magic bytes.
+	// ErrMagic: the packet does not start like a smudge packet of any
+	// version.
 	ErrMagic = errors.New("wire: bad magic")
-	// ErrVersion: the packet's version is not Version.
+	// ErrVersion: the packet is a smudge packet of another version than
+	// Version (version 1 is smudge's format before 2026-12-07).
 	ErrVersion = errors.New("wire: unsupported version")
 	// ErrAddress: an address in a message has an unknown family, is
 	// truncated, is unspecified or has port 0, or is missing (family 0)
@@ -179,6 +200,9 @@ var (
 	// ErrTruncated: a message's type and length, or its body, run past the
 	// end of the packet.
 	ErrTruncated = errors.New("wire: message runs past the end of the packet")
+	// ErrVarint: a uvarint field is cut short, longer than the shortest
+	// encoding of its value, or beyond the field's range.
+	ErrVarint = errors.New("wire: malformed uvarint")
 	// ErrMalformed: a message body is too short or has trailing bytes.
 	ErrMalformed = errors.New("wire: malformed message body")
 	// ErrNoMessages: the packet has no message of a known type.
@@ -197,6 +221,8 @@ var (
 var (
 	errShortHeaderAddr = fmt.Errorf("%w: %w", ErrShort, ErrAddress)
 	errShortBodyAddr   = fmt.Errorf("%w: %w", ErrMalformed, ErrAddress)
+	// errBodyVarint is a bad uvarint inside a message body.
+	errBodyVarint = fmt.Errorf("%w: %w", ErrMalformed, ErrVarint)
 )
 
 // errAddrShort is readAddr's internal error for a truncated address; callers
@@ -212,7 +238,7 @@ const MaxMessages = 512
 // must be given a real address.
 type Header struct {
 	Flags       uint8          // HeaderFlag* bits; unknown bits are ignored
-	Cluster     uint64         // ClusterID of the sender's cluster name
+	Cluster     uint32         // ClusterID of the sender's cluster name
 	Sender      netip.AddrPort // the sender's advertised address: its identity
 	Incarnation uint32         // the sender's current incarnation
 }
@@ -221,7 +247,7 @@ type Header struct {
 // the others are ignored by AppendTo and left zero by Decode.
 type Message struct {
 	Type        MsgType
-	Seq         uint32         // Ping, Ack, PingReq
+	Seq         uint16         // Ping, Ack, Nack, PingReq: wraps; unique among a sender's outstanding probes
 	Flags       uint8          // Ping, Digest
 	Target      netip.AddrPort // Ping (the intended receiver), PingReq (whom to ping)
 	Status      Status         // Update
@@ -313,18 +339,60 @@ type Packet struct {
 }
 
 // ClusterID hashes a cluster name into the header's cluster field
-// (FNV-1a 64, as hash/fnv's New64a, computed without allocating).
-func ClusterID(name string) uint64 {
+// (FNV-1a 32, as hash/fnv's New32a, computed without allocating). It keeps
+// clusters that share a network or a multicast group apart; it is not a
+// secret (encryption is, see the keyring).
+func ClusterID(name string) uint32 {
 	const (
-		offset64 = 14695981039346656037
-		prime64  = 1099511628211
+		offset32 = 2166136261
+		prime32  = 16777619
 	)
-	h := uint64(offset64)
+	h := uint32(offset32)
 	for i := 0; i < len(name); i++ {
-		h ^= uint64(name[i])
-		h *= prime64
+		h ^= uint32(name[i])
+		h *= prime32
 	}
 	return h
+}
+
+// UvarintLen is the encoded length of v as a uvarint: 1 to 5 bytes.
+func UvarintLen(v uint32) int {
+	n := 1
+	for v >= 0x80 {
+		v >>= 7
+		n++
+	}
+	return n
+}
+
+// cutUvarint reports whether b ends inside a uvarint of at most 5 bytes.
+func cutUvarint(b []byte) bool {
+	if len(b) >= 5 {
+		return false
+	}
+	for _, c := range b {
+		if c < 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// readUvarint decodes a uvarint at the front of b that must be at most
+// limit and in its shortest encoding, and returns the rest of b.
+func readUvarint(b []byte, limit uint32) (uint32, []byte, error) {
+	var v uint64
+	for i := 0; i < len(b) && i < 5; i++ {
+		c := b[i]
+		v |= uint64(c&0x7F) << (7 * i)
+		if c < 0x80 {
+			if i > 0 && c == 0 || v > uint64(limit) {
+				return 0, nil, ErrVarint
+			}
+			return uint32(v), b[i+1:], nil
+		}
+	}
+	return 0, nil, ErrVarint
 }
 
 // AddrLen is the encoded length of a: 1 when a is invalid, 7 for IPv4 (and
@@ -448,24 +516,28 @@ func bodyAddr(b []byte, required bool) (netip.AddrPort, []byte, error) {
 	return a, rest, nil
 }
 
-// fixedHeaderLen is magic, version, flags and cluster.
-const fixedHeaderLen = 12
+// fixedHeaderLen is tag, flags and cluster.
+const fixedHeaderLen = 6
 
 // HeaderLen is the encoded length of h.
-func HeaderLen(h Header) int { return fixedHeaderLen + AddrLen(h.Sender) + 4 }
+func HeaderLen(h Header) int { return fixedHeaderLen + AddrLen(h.Sender) + UvarintLen(h.Incarnation) }
 
 // AppendHeader appends the encoding of h.
 func AppendHeader(dst []byte, h Header) []byte {
-	dst = append(dst, magic0, magic1, Version, h.Flags)
-	dst = binary.BigEndian.AppendUint64(dst, h.Cluster)
+	dst = append(dst, tag, h.Flags)
+	dst = binary.BigEndian.AppendUint32(dst, h.Cluster)
 	dst = AppendAddr(dst, h.Sender)
-	return binary.BigEndian.AppendUint32(dst, h.Incarnation)
+	return binary.AppendUvarint(dst, uint64(h.Incarnation))
 }
 
-// msgOverhead is the type byte plus the length field.
-const msgOverhead = 3
+// msgOverhead is the encoded length of a message's type byte and length
+// field for a body of n bytes.
+func msgOverhead(n int) int { return 1 + UvarintLen(uint32(n)) }
 
-// MaxBodyLen is the largest message body the length field can describe. A
+// minMsgLen is the shortest message: a type byte and a zero length.
+const minMsgLen = 2
+
+// MaxBodyLen is the largest message body the length field may describe. A
 // Broadcast's payload may be at most MaxBodyLen - AddrLen(Subject) - 12 bytes
 // (and in practice must fit a UDP datagram together with the header).
 const MaxBodyLen = 0xFFFF
@@ -503,7 +575,7 @@ func (m *Message) Validate() error {
 			return ErrMalformed
 		}
 	case TypeDigest:
-		if 1+len(m.Entries) > MaxBodyLen {
+		if m.bodyLen() > MaxBodyLen { // counts the partial cutoff's 4 bytes
 			return ErrMalformed
 		}
 		for b := m.Entries; len(b) > 0; {
@@ -524,53 +596,65 @@ func (m *Message) EncodedLen() int {
 	if m.Validate() != nil {
 		return 0
 	}
+	n := m.bodyLen()
+	return msgOverhead(n) + n
+}
+
+// bodyLen is the encoded length of the body of m, which Validate accepts.
+func (m *Message) bodyLen() int {
 	switch m.Type {
 	case TypePing:
-		return msgOverhead + 4 + 1 + AddrLen(m.Target)
+		return 2 + 1 + AddrLen(m.Target)
 	case TypeAck, TypeNack:
-		return msgOverhead + 4
+		return 2
 	case TypePingReq:
-		return msgOverhead + 4 + AddrLen(m.Target)
+		return 2 + AddrLen(m.Target)
 	case TypeUpdate:
-		n := msgOverhead + 1 + 4 + AddrLen(m.Subject) + AddrLen(m.Source)
+		n := 1 + UvarintLen(m.Incarnation) + AddrLen(m.Subject) + AddrLen(m.Source)
 		if m.HasMeta {
 			n += 1 + len(m.Meta)
 		}
 		return n
 	case TypeBroadcast:
-		return msgOverhead + AddrLen(m.Subject) + 12 + len(m.Payload)
+		return AddrLen(m.Subject) + 12 + len(m.Payload)
 	case TypeDigest:
 		if m.Flags&DigestFlagPartial != 0 {
-			return msgOverhead + 1 + 4 + len(m.Entries)
+			return 1 + 4 + len(m.Entries)
 		}
-		return msgOverhead + 1 + len(m.Entries)
+		return 1 + len(m.Entries)
 	}
 	return 0
+}
+
+// AgeOffset is where a Broadcast's AgeMillis sits in AppendTo's encoding of
+// m (4 bytes, big endian), so that a queued copy's age can be refreshed in
+// place before each send.
+func (m *Message) AgeOffset() int {
+	return msgOverhead(m.bodyLen()) + AddrLen(m.Subject) + 8
 }
 
 // AppendTo appends the encoding of m. A message that Decode would reject
 // (see Validate) appends nothing, so one bad message cannot make a receiver
 // drop the whole compound packet.
 func (m *Message) AppendTo(dst []byte) []byte {
-	n := m.EncodedLen()
-	if n == 0 {
+	if m.Validate() != nil {
 		return dst
 	}
 	dst = append(dst, byte(m.Type))
-	dst = binary.BigEndian.AppendUint16(dst, uint16(n-msgOverhead))
+	dst = binary.AppendUvarint(dst, uint64(m.bodyLen()))
 	switch m.Type {
 	case TypePing:
-		dst = binary.BigEndian.AppendUint32(dst, m.Seq)
+		dst = binary.BigEndian.AppendUint16(dst, m.Seq)
 		dst = append(dst, m.Flags)
 		dst = AppendAddr(dst, m.Target)
 	case TypeAck, TypeNack:
-		dst = binary.BigEndian.AppendUint32(dst, m.Seq)
+		dst = binary.BigEndian.AppendUint16(dst, m.Seq)
 	case TypePingReq:
-		dst = binary.BigEndian.AppendUint32(dst, m.Seq)
+		dst = binary.BigEndian.AppendUint16(dst, m.Seq)
 		dst = AppendAddr(dst, m.Target)
 	case TypeUpdate:
 		dst = append(dst, byte(m.Status))
-		dst = binary.BigEndian.AppendUint32(dst, m.Incarnation)
+		dst = binary.AppendUvarint(dst, uint64(m.Incarnation))
 		dst = AppendAddr(dst, m.Subject)
 		dst = AppendAddr(dst, m.Source)
 		if m.HasMeta {
@@ -596,14 +680,15 @@ func (m *Message) AppendTo(dst []byte) []byte {
 // DecodeHeader decodes the header at the front of b and returns the rest.
 // On error the Header is zero.
 func DecodeHeader(b []byte) (Header, []byte, error) {
-	if len(b) < fixedHeaderLen+1+4 {
-		return Header{}, nil, ErrShort
-	}
-	if b[0] != magic0 || b[1] != magic1 {
-		return Header{}, nil, ErrMagic
-	}
-	if b[2] != Version {
+	switch {
+	case len(b) >= 3 && b[0] == v1Magic0 && b[1] == v1Magic1:
 		return Header{}, nil, ErrVersion
+	case len(b) > 0 && b[0]&0xF0 == tagMagic && b[0] != tag:
+		return Header{}, nil, ErrVersion
+	case len(b) < fixedHeaderLen+1+1:
+		return Header{}, nil, ErrShort
+	case b[0] != tag:
+		return Header{}, nil, ErrMagic
 	}
 	sender, rest, ok, err := readAddr(b[fixedHeaderLen:])
 	if err == errAddrShort {
@@ -615,16 +700,21 @@ func DecodeHeader(b []byte) (Header, []byte, error) {
 	if !ok {
 		return Header{}, nil, ErrUnspecified
 	}
-	if len(rest) < 4 {
-		return Header{}, nil, ErrShort
+	inc, after, err := readUvarint(rest, 1<<32-1)
+	if err != nil {
+		if cutUvarint(rest) {
+			return Header{}, nil, ErrShort
+		}
+		return Header{}, nil, err
 	}
+	rest = after
 	h := Header{
-		Flags:       b[3],
-		Cluster:     binary.BigEndian.Uint64(b[4:fixedHeaderLen]),
+		Flags:       b[1],
+		Cluster:     binary.BigEndian.Uint32(b[2:fixedHeaderLen]),
 		Sender:      sender,
-		Incarnation: binary.BigEndian.Uint32(rest),
+		Incarnation: inc,
 	}
-	return h, rest[4:], nil
+	return h, rest, nil
 }
 
 // Decode parses a whole packet into p, reusing p.Messages (it allocates only
@@ -643,18 +733,20 @@ func (p *Packet) Decode(b []byte) error {
 		return err
 	}
 	for len(rest) > 0 {
-		if len(rest) < msgOverhead {
-			return p.fail(ErrTruncated)
-		}
 		t := MsgType(rest[0])
-		n := msgOverhead + int(binary.BigEndian.Uint16(rest[1:3]))
-		if len(rest) < n {
+		n, after, err := readUvarint(rest[1:], MaxBodyLen)
+		switch {
+		case err != nil && cutUvarint(rest[1:]):
+			return p.fail(ErrTruncated)
+		case err != nil:
+			return p.fail(err)
+		case len(after) < int(n):
 			return p.fail(ErrTruncated)
 		}
 		// The body's capacity ends with it, so appending to a Payload
 		// cannot overwrite the next message.
-		body := rest[msgOverhead:n:n]
-		rest = rest[n:]
+		body := after[:n:n]
+		rest = after[n:]
 		if t < TypePing || t > TypeNack {
 			p.Skipped++
 			continue
@@ -685,34 +777,37 @@ func decodeBody(m *Message, b []byte) error {
 	var err error
 	switch m.Type {
 	case TypePing:
-		if len(b) < 5 {
+		if len(b) < 3 {
 			return ErrMalformed
 		}
-		m.Seq = binary.BigEndian.Uint32(b)
-		m.Flags = b[4]
-		m.Target, b, err = bodyAddr(b[5:], false)
+		m.Seq = binary.BigEndian.Uint16(b)
+		m.Flags = b[2]
+		m.Target, b, err = bodyAddr(b[3:], false)
 	case TypeAck, TypeNack:
-		if len(b) < 4 {
+		if len(b) < 2 {
 			return ErrMalformed
 		}
-		m.Seq = binary.BigEndian.Uint32(b)
-		b = b[4:]
+		m.Seq = binary.BigEndian.Uint16(b)
+		b = b[2:]
 	case TypePingReq:
-		if len(b) < 4 {
+		if len(b) < 2 {
 			return ErrMalformed
 		}
-		m.Seq = binary.BigEndian.Uint32(b)
-		m.Target, b, err = bodyAddr(b[4:], true)
+		m.Seq = binary.BigEndian.Uint16(b)
+		m.Target, b, err = bodyAddr(b[2:], true)
 	case TypeUpdate:
-		if len(b) < 5 {
+		if len(b) < 2 {
 			return ErrMalformed
 		}
 		m.Status = Status(b[0])
 		if !m.Status.Valid() {
 			return ErrBadStatus
 		}
-		m.Incarnation = binary.BigEndian.Uint32(b[1:])
-		m.Subject, b, err = bodyAddr(b[5:], true)
+		m.Incarnation, b, err = readUvarint(b[1:], 1<<32-1)
+		if err != nil {
+			return errBodyVarint
+		}
+		m.Subject, b, err = bodyAddr(b, true)
 		if err == nil {
 			m.Source, b, err = bodyAddr(b, false)
 		}

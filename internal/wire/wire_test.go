@@ -36,18 +36,24 @@ func packet(h Header, msgs ...Message) []byte {
 }
 
 // rawMsg encodes a message with an arbitrary type and body, bypassing
-// AppendTo's checks.
+// AppendTo's checks: type, body length (uvarint), body.
 func rawMsg(t MsgType, body ...byte) []byte {
 	b := []byte{byte(t)}
-	b = binary.BigEndian.AppendUint16(b, uint16(len(body)))
+	b = binary.AppendUvarint(b, uint64(len(body)))
 	return append(b, body...)
 }
 
 // cat concatenates byte slices.
 func cat(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
 
+// be16 is a big-endian uint16 (a seq).
+func be16(v uint16) []byte { return binary.BigEndian.AppendUint16(nil, v) }
+
 // be32 is a big-endian uint32.
 func be32(v uint32) []byte { return binary.BigEndian.AppendUint32(nil, v) }
+
+// uv is a uvarint.
+func uv(v uint64) []byte { return binary.AppendUvarint(nil, v) }
 
 // addr is AppendAddr into a new slice.
 func addr(a netip.AddrPort) []byte { return AppendAddr(nil, a) }
@@ -90,7 +96,7 @@ func TestMessageRoundTrip(t *testing.T) {
 		want *Message // nil: same as in
 	}{
 		{"ping v4", Message{Type: TypePing, Seq: 1, Target: v4a}, nil},
-		{"ping v6", Message{Type: TypePing, Seq: 0xFFFFFFFF, Target: v6a}, nil},
+		{"ping v6", Message{Type: TypePing, Seq: 0xFFFF, Target: v6a}, nil},
 		{"ping join flag", Message{Type: TypePing, Seq: 2, Flags: PingFlagJoin, Target: v4b}, nil},
 		{"ping all flags", Message{Type: TypePing, Seq: 3, Flags: 0xFF, Target: v6b}, nil},
 		{"ping no target", Message{Type: TypePing, Seq: 4}, nil},
@@ -102,11 +108,11 @@ func TestMessageRoundTrip(t *testing.T) {
 			&Message{Type: TypePing, Seq: 7, Target: v4a}},
 		{"ack", Message{Type: TypeAck, Seq: 42}, nil},
 		{"ack zero", Message{Type: TypeAck}, nil},
-		{"ack max", Message{Type: TypeAck, Seq: 0xFFFFFFFF}, nil},
+		{"ack max", Message{Type: TypeAck, Seq: 0xFFFF}, nil},
 		{"ack ignores target", Message{Type: TypeAck, Seq: 1, Target: v4a},
 			&Message{Type: TypeAck, Seq: 1}},
 		{"nack", Message{Type: TypeNack, Seq: 43}, nil},
-		{"nack max", Message{Type: TypeNack, Seq: 0xFFFFFFFF}, nil},
+		{"nack max", Message{Type: TypeNack, Seq: 0xFFFF}, nil},
 		{"ping-req v4", Message{Type: TypePingReq, Seq: 9, Target: v4b}, nil},
 		{"ping-req v6", Message{Type: TypePingReq, Seq: 10, Target: v6a}, nil},
 		{"ping-req mapped", Message{Type: TypePingReq, Seq: 11, Target: mapped},
@@ -116,6 +122,9 @@ func TestMessageRoundTrip(t *testing.T) {
 		{"update suspect v6", Message{Type: TypeUpdate, Status: StatusSuspect, Incarnation: 2, Subject: v6a, Source: v6b}, nil},
 		{"update dead mixed", Message{Type: TypeUpdate, Status: StatusDead, Incarnation: 0xFFFFFFFF, Subject: v4a, Source: v6a}, nil},
 		{"update left", Message{Type: TypeUpdate, Status: StatusLeft, Incarnation: 0, Subject: v6b, Source: v4a}, nil},
+		{"update incarnation 127", Message{Type: TypeUpdate, Status: StatusAlive, Incarnation: 127, Subject: v4a}, nil},
+		{"update incarnation 128", Message{Type: TypeUpdate, Status: StatusAlive, Incarnation: 128, Subject: v4a}, nil},
+		{"update incarnation 2^28", Message{Type: TypeUpdate, Status: StatusSuspect, Incarnation: 1 << 28, Subject: v6a, Source: v4b}, nil},
 		{"update no source", Message{Type: TypeUpdate, Status: StatusAlive, Incarnation: 3, Subject: v4a}, nil},
 		{"update no source v6", Message{Type: TypeUpdate, Status: StatusDead, Incarnation: 3, Subject: v6a}, nil},
 		{"update with meta", Message{Type: TypeUpdate, Status: StatusAlive, Incarnation: 4, Subject: v4a, Source: v4a, HasMeta: true, Meta: []byte("id=7")}, nil},
@@ -149,8 +158,12 @@ func TestMessageRoundTrip(t *testing.T) {
 			if MsgType(enc[0]) != tt.in.Type {
 				t.Fatalf("type byte %d, want %d", enc[0], tt.in.Type)
 			}
-			if n := int(binary.BigEndian.Uint16(enc[1:3])); n != len(enc)-3 {
-				t.Fatalf("length field %d, body is %d bytes", n, len(enc)-3)
+			n, k := binary.Uvarint(enc[1:])
+			if k <= 0 || k != UvarintLen(uint32(n)) || n > MaxBodyLen {
+				t.Fatalf("length field % x is not a shortest uvarint <= MaxBodyLen", enc[1:min(len(enc), 4)])
+			}
+			if int(n) != len(enc)-1-k {
+				t.Fatalf("length field %d, body is %d bytes", n, len(enc)-1-k)
 			}
 			// AppendTo appends: the prefix is kept.
 			prefix := []byte("prefix")
@@ -182,7 +195,11 @@ func TestHeaderRoundTrip(t *testing.T) {
 		{"v4", Header{Cluster: ClusterID("a"), Sender: v4a, Incarnation: 1}, Header{}},
 		{"v6", Header{Cluster: ClusterID("b"), Sender: v6a, Incarnation: 0xFFFFFFFF}, Header{}},
 		{"flags", Header{Flags: HeaderFlagSync, Cluster: 1, Sender: v4b}, Header{}},
-		{"all flags", Header{Flags: 0xFF, Cluster: 0xFFFFFFFFFFFFFFFF, Sender: v6b, Incarnation: 9}, Header{}},
+		{"all flags", Header{Flags: 0xFF, Cluster: 0xFFFFFFFF, Sender: v6b, Incarnation: 9}, Header{}},
+		{"incarnation 127", Header{Cluster: 4, Sender: v4a, Incarnation: 127}, Header{}},
+		{"incarnation 128", Header{Cluster: 4, Sender: v4a, Incarnation: 128}, Header{}},
+		{"incarnation 2^21", Header{Cluster: 4, Sender: v6a, Incarnation: 1 << 21}, Header{}},
+		{"incarnation max v4", Header{Cluster: 4, Sender: v4b, Incarnation: 0xFFFFFFFF}, Header{}},
 		{"zero cluster", Header{Sender: v4a}, Header{}},
 		{"mapped", Header{Cluster: 3, Sender: mapped, Incarnation: 2}, Header{Cluster: 3, Sender: unmap, Incarnation: 2}},
 		{"zone", Header{Cluster: 3, Sender: ap("[fe80::1%lo]:80")}, Header{Cluster: 3, Sender: ap("[fe80::1]:80")}},
@@ -197,8 +214,8 @@ func TestHeaderRoundTrip(t *testing.T) {
 			if HeaderLen(tt.in) != len(enc) {
 				t.Fatalf("HeaderLen = %d, AppendHeader wrote %d", HeaderLen(tt.in), len(enc))
 			}
-			if !bytes.Equal(enc[:3], []byte{'S', 'W', Version}) || enc[3] != tt.in.Flags {
-				t.Fatalf("bad preamble % x", enc[:4])
+			if enc[0] != 0xC2 || enc[1] != tt.in.Flags || binary.BigEndian.Uint32(enc[2:6]) != tt.in.Cluster {
+				t.Fatalf("bad preamble % x", enc[:6])
 			}
 			tail := []byte{1, 2, 3}
 			h, rest, err := DecodeHeader(cat(enc, tail))
@@ -212,7 +229,7 @@ func TestHeaderRoundTrip(t *testing.T) {
 				t.Fatalf("rest = % x, want % x", rest, tail)
 			}
 			// A whole packet carries the same header.
-			p := mustDecode(t, cat(enc, rawMsg(TypeAck, 0, 0, 0, 1)))
+			p := mustDecode(t, cat(enc, rawMsg(TypeAck, 0, 1)))
 			if p.Header != want {
 				t.Fatalf("Packet header %+v, want %+v", p.Header, want)
 			}
@@ -268,6 +285,21 @@ func decodeOne(b []byte) (Message, error) {
 	return p.Messages[0], nil
 }
 
+// digestEntries returns valid digest entries of exactly n bytes (n >= 18).
+func digestEntries(n int) []byte {
+	full := AppendDigestEntry(nil, DigestEntry{Origin: v4a, Count: MaxDigestSpan, Bitmap: make([]byte, MaxDigestSpan/8)})
+	small := AppendDigestEntry(nil, DigestEntry{Origin: v4a, Count: 1, Bitmap: []byte{0x80}})
+	var b []byte
+	for n-len(b) >= 2*len(full) {
+		b = append(b, full...)
+	}
+	for n-len(b) > len(full) {
+		b = append(b, small...)
+	}
+	r := n - len(b) - len(small) + 1 // bitmap bytes of the last entry
+	return AppendDigestEntry(b, DigestEntry{Origin: v4a, Count: r * 8, Bitmap: make([]byte, r)})
+}
+
 func TestUnencodableMessages(t *testing.T) {
 	tooBig := make([]byte, MaxBodyLen-AddrLen(v4a)-12+1)
 	tests := []struct {
@@ -298,6 +330,8 @@ func TestUnencodableMessages(t *testing.T) {
 		{"broadcast without origin", Message{Type: TypeBroadcast, Payload: []byte("x")}, ErrAddress},
 		{"broadcast payload one too big", Message{Type: TypeBroadcast, Subject: v4a, Payload: tooBig}, ErrMalformed},
 		{"broadcast payload one too big v6", Message{Type: TypeBroadcast, Subject: v6a, Payload: tooBig[:len(tooBig)-12]}, ErrMalformed},
+		{"digest entries one too big", Message{Type: TypeDigest, Entries: digestEntries(MaxBodyLen)}, ErrMalformed},
+		{"partial digest entries one too big", Message{Type: TypeDigest, Flags: DigestFlagPartial, Entries: digestEntries(MaxBodyLen - 4)}, ErrMalformed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -394,16 +428,16 @@ func TestUsableAgreesWithDecoder(t *testing.T) {
 
 func TestClusterID(t *testing.T) {
 	names := []string{"", "a", "b", "smudge", "smudge-prod", "smudge-prod ", "Smudge", strings.Repeat("x", 1000), "\x00", "\xff\xfe"}
-	seen := map[uint64]string{}
+	seen := map[uint32]string{}
 	for _, n := range names {
 		id := ClusterID(n)
 		if id != ClusterID(n) {
 			t.Fatalf("ClusterID(%q) not stable", n)
 		}
-		h := fnv.New64a()
+		h := fnv.New32a()
 		h.Write([]byte(n))
-		if id != h.Sum64() {
-			t.Fatalf("ClusterID(%q) = %#x, want FNV-1a %#x", n, id, h.Sum64())
+		if id != h.Sum32() {
+			t.Fatalf("ClusterID(%q) = %#x, want FNV-1a 32 %#x", n, id, h.Sum32())
 		}
 		if prev, ok := seen[id]; ok {
 			t.Fatalf("ClusterID(%q) == ClusterID(%q)", n, prev)
@@ -411,11 +445,14 @@ func TestClusterID(t *testing.T) {
 		seen[id] = n
 	}
 	// Pinned values: changing the hash breaks every deployed cluster.
-	if got := ClusterID(""); got != 0xcbf29ce484222325 {
+	if got := ClusterID(""); got != 0x811c9dc5 {
 		t.Fatalf("ClusterID(\"\") = %#x", got)
 	}
-	if got := ClusterID("a"); got != 0xaf63dc4c8601ec8c {
+	if got := ClusterID("a"); got != 0xe40c292c {
 		t.Fatalf("ClusterID(\"a\") = %#x", got)
+	}
+	if got := ClusterID("smudge"); got != 0x9861b364 {
+		t.Fatalf("ClusterID(\"smudge\") = %#x", got)
 	}
 }
 
@@ -427,13 +464,13 @@ func TestCompoundPacket(t *testing.T) {
 		var m Message
 		switch i % 6 {
 		case 0:
-			m = Message{Type: TypePing, Seq: uint32(i), Flags: uint8(i), Target: a}
+			m = Message{Type: TypePing, Seq: uint16(i), Flags: uint8(i), Target: a}
 		case 1:
-			m = Message{Type: TypeAck, Seq: uint32(i)}
+			m = Message{Type: TypeAck, Seq: uint16(i)}
 		case 2:
-			m = Message{Type: TypePingReq, Seq: uint32(i), Target: a}
+			m = Message{Type: TypePingReq, Seq: uint16(i), Target: a}
 		case 3:
-			m = Message{Type: TypeUpdate, Status: Status(1 + i%4), Incarnation: uint32(i), Subject: a, Source: b}
+			m = Message{Type: TypeUpdate, Status: Status(1 + i%4), Incarnation: uint32(i) << (i % 25), Subject: a, Source: b}
 		case 4:
 			m = Message{Type: TypeUpdate, Status: Status(1 + i%4), Incarnation: uint32(i), Subject: a}
 		case 5:
@@ -478,7 +515,7 @@ func TestCompoundPacket(t *testing.T) {
 
 	// One more known message is too many.
 	var q Packet
-	err := q.Decode(append(b, rawMsg(TypeAck, 0, 0, 0, 0)...))
+	err := q.Decode(append(b, rawMsg(TypeAck, 0, 0)...))
 	if !errors.Is(err, ErrTooMany) {
 		t.Fatalf("%d+1 messages: err = %v, want ErrTooMany", MaxMessages, err)
 	}
@@ -488,7 +525,7 @@ func TestCompoundPacket(t *testing.T) {
 }
 
 func TestSkipUnknownTypes(t *testing.T) {
-	ack := rawMsg(TypeAck, 0, 0, 0, 5)
+	ack := rawMsg(TypeAck, 0, 5)
 	b := cat(hdr(),
 		rawMsg(0),
 		ack,
@@ -528,57 +565,104 @@ func TestDecodeErrors(t *testing.T) {
 	h := hdr()
 	v4 := addr(v4a)
 	v6 := addr(v6a)
-	seq := be32(1)
+	seq := be16(1)
+	inc := uv(1) // an update's incarnation
 	bcastFixed := cat(be32(1), be32(2), be32(3))
-	headerWith := func(sender []byte) []byte {
-		return cat([]byte{'S', 'W', Version, 0}, make([]byte, 8), sender, be32(1))
+	headerInc := func(sender, inc []byte) []byte {
+		return cat([]byte{0xC2, 0}, make([]byte, 4), sender, inc)
+	}
+	headerWith := func(sender []byte) []byte { return headerInc(sender, uv(1)) }
+	ack := rawMsg(TypeAck, seq...)
+	// A version 1 ping (FuzzDecode's old ping_v4 seed): 'S' 'W' 1, flags,
+	// an 8-byte cluster, the sender, a 4-byte incarnation, then a ping with
+	// a 2-byte length and a 4-byte seq.
+	v1Ping := []byte("SW\x01\x007^F\x8c\xe5\xb1\x11D\x04\n\x00\x00\x01'\x0f\x00\x00\x00\x03\x01\x00\f\x00\x00\x03\xe9\x00\x04\n\x00\x00\x02'\x0f")
+	hdrInc := func(a netip.AddrPort, inc uint32) []byte {
+		return AppendHeader(nil, Header{Sender: a, Incarnation: inc})
 	}
 	tests := []struct {
 		name string
 		b    []byte
 		want error
 	}{
-		// Header.
+		// Header: length.
 		{"empty", nil, ErrShort},
 		{"one byte", []byte{'S'}, ErrShort},
-		{"16 bytes", h[:16], ErrShort},
-		{"ends in sender v4", h[:17], ErrShort},
-		{"ends in sender v4 (address)", h[:17], ErrAddress},
-		{"ends in sender v6", AppendHeader(nil, Header{Sender: v6a})[:25], ErrShort},
-		{"ends in incarnation", h[:len(h)-1], ErrShort},
-		{"ends in incarnation v6", AppendHeader(nil, Header{Sender: v6a})[:32], ErrShort},
-		{"bad magic 0", cat([]byte{'X'}, h[1:], rawMsg(TypeAck, seq...)), ErrMagic},
-		{"bad magic 1", cat([]byte{'S', 'X'}, h[2:], rawMsg(TypeAck, seq...)), ErrMagic},
-		{"swapped magic", cat([]byte{'W', 'S'}, h[2:], rawMsg(TypeAck, seq...)), ErrMagic},
-		{"version 0", cat(h[:2], []byte{0}, h[3:], rawMsg(TypeAck, seq...)), ErrVersion},
-		{"version 2", cat(h[:2], []byte{2}, h[3:], rawMsg(TypeAck, seq...)), ErrVersion},
-		{"version 255", cat(h[:2], []byte{255}, h[3:], rawMsg(TypeAck, seq...)), ErrVersion},
-		{"sender family 1", cat(headerWith([]byte{1, 1, 2, 3, 4, 0, 1}), rawMsg(TypeAck, seq...)), ErrAddress},
-		{"sender family 5", cat(headerWith([]byte{5, 1, 2, 3, 4, 0, 1}), rawMsg(TypeAck, seq...)), ErrAddress},
-		{"sender family 255", cat(headerWith(cat([]byte{255}, make([]byte, 18))), rawMsg(TypeAck, seq...)), ErrAddress},
-		{"sender family 0", cat(headerWith([]byte{0}), rawMsg(TypeAck, seq...)), ErrUnspecified},
+		{"tag only", []byte{0xC2}, ErrShort},
+		{"v1 magic only", []byte{'S', 'W'}, ErrShort},
+		{"7 bytes", h[:7], ErrShort},
+		{"ends in sender v4", h[:11], ErrShort},
+		{"ends in sender v4 (address)", h[:11], ErrAddress},
+		{"ends in sender v6", hdrInc(v6a, 0)[:19], ErrShort},
+		{"ends in sender v6 (address)", hdrInc(v6a, 0)[:19], ErrAddress},
+		{"no incarnation", h[:len(h)-1], ErrShort},
+		{"ends in incarnation", hdrInc(v4a, 1<<21)[:6+7+3], ErrShort},
+		{"ends in incarnation after 1 byte", hdrInc(v4a, 1<<21)[:6+7+1], ErrShort},
+		{"ends in incarnation v6", hdrInc(v6a, 0xFFFFFFFF)[:6+19+4], ErrShort},
+
+		// Header: magic and version.
+		{"bad magic X", cat([]byte{'X'}, h[1:], ack), ErrMagic},
+		{"bad magic 0", cat([]byte{0}, h[1:], ack), ErrMagic},
+		{"bad magic 0xD2", cat([]byte{0xD2}, h[1:], ack), ErrMagic},
+		{"bad magic 0xB2", cat([]byte{0xB2}, h[1:], ack), ErrMagic},
+		{"nibbles swapped", cat([]byte{0x2C}, h[1:], ack), ErrMagic},
+		{"v1 magic 1 bad", cat([]byte{'S', 'X'}, h[2:], ack), ErrMagic},
+		{"v1 magic swapped", cat([]byte{'W', 'S'}, h[2:], ack), ErrMagic},
+		{"v1 packet", v1Ping, ErrVersion},
+		{"v1 preamble", []byte{'S', 'W', 1}, ErrVersion},
+		{"v1 magic, version 2", cat([]byte{'S', 'W', 2}, h[1:], ack), ErrVersion},
+		{"version 0", cat([]byte{0xC0}, h[1:], ack), ErrVersion},
+		{"version 1", cat([]byte{0xC1}, h[1:], ack), ErrVersion},
+		{"version 3", cat([]byte{0xC3}, h[1:], ack), ErrVersion},
+		{"version 15", cat([]byte{0xCF}, h[1:], ack), ErrVersion},
+		{"version 3, one byte", []byte{0xC3}, ErrVersion},
+
+		// Header: incarnation.
+		{"incarnation overlong 0", cat(headerInc(v4, []byte{0x80, 0x00}), ack), ErrVarint},
+		{"incarnation overlong 7", cat(headerInc(v4, []byte{0x87, 0x80, 0x00}), ack), ErrVarint},
+		{"incarnation overlong 5 bytes", cat(headerInc(v4, []byte{0xFF, 0xFF, 0xFF, 0xFF, 0x00}), ack), ErrVarint},
+		{"incarnation 2^32", cat(headerInc(v4, []byte{0x80, 0x80, 0x80, 0x80, 0x10}), ack), ErrVarint},
+		{"incarnation 2^35-1", cat(headerInc(v4, []byte{0xFF, 0xFF, 0xFF, 0xFF, 0x7F}), ack), ErrVarint},
+		{"incarnation 6 bytes", cat(headerInc(v4, []byte{0x80, 0x80, 0x80, 0x80, 0x80, 0x01}), ack), ErrVarint},
+		{"incarnation 5 continuation bytes at the end", headerInc(v4, []byte{0x80, 0x80, 0x80, 0x80, 0x80}), ErrVarint},
+
+		// Header: sender.
+		{"sender family 1", cat(headerWith([]byte{1, 1, 2, 3, 4, 0, 1}), ack), ErrAddress},
+		{"sender family 5", cat(headerWith([]byte{5, 1, 2, 3, 4, 0, 1}), ack), ErrAddress},
+		{"sender family 255", cat(headerWith(cat([]byte{255}, make([]byte, 18))), ack), ErrAddress},
+		{"sender family 0", cat(headerWith([]byte{0}), ack), ErrUnspecified},
 		{"sender 0.0.0.0", packet(Header{Sender: ap("0.0.0.0:7946")}, Message{Type: TypeAck}), ErrUnspecified},
 		{"sender ::", packet(Header{Sender: ap("[::]:7946")}, Message{Type: TypeAck}), ErrUnspecified},
 		{"sender ::%eth0", packet(Header{Sender: ap("[::%eth0]:7946")}, Message{Type: TypeAck}), ErrUnspecified},
-		{"sender ::ffff:0.0.0.0", cat(headerWith(cat([]byte{6}, netip.MustParseAddr("::ffff:0.0.0.0").AsSlice(), []byte{1, 1})), rawMsg(TypeAck, seq...)), ErrUnspecified},
+		{"sender ::ffff:0.0.0.0", cat(headerWith(cat([]byte{6}, netip.MustParseAddr("::ffff:0.0.0.0").AsSlice(), []byte{1, 1})), ack), ErrUnspecified},
 		{"sender v4 port 0", packet(Header{Sender: ap("10.0.0.1:0")}, Message{Type: TypeAck}), ErrUnspecified},
 		{"sender v6 port 0", packet(Header{Sender: ap("[2001:db8::1]:0")}, Message{Type: TypeAck}), ErrUnspecified},
 
 		// Framing.
 		{"no messages", h, ErrNoMessages},
 		{"one byte of message", cat(h, []byte{byte(TypeAck)}), ErrTruncated},
-		{"two bytes of message", cat(h, []byte{byte(TypeAck), 0}), ErrTruncated},
-		{"body past end", cat(h, []byte{byte(TypeAck), 0, 5}, seq), ErrTruncated},
-		{"body length 65535", cat(h, []byte{byte(TypeAck), 0xFF, 0xFF}, seq), ErrTruncated},
-		{"unknown body past end", cat(h, rawMsg(TypeAck, seq...), []byte{77, 0, 1}), ErrTruncated},
-		{"trailing byte after message", cat(h, rawMsg(TypeAck, seq...), []byte{0}), ErrTruncated},
+		{"length cut after 1 byte", cat(h, []byte{byte(TypeAck), 0x80}), ErrTruncated},
+		{"length cut after 2 bytes", cat(h, []byte{byte(TypeAck), 0xFF, 0xFF}), ErrTruncated},
+		{"length cut after 4 bytes", cat(h, []byte{byte(TypeAck), 0x80, 0x80, 0x80, 0x80}), ErrTruncated},
+		{"unknown type, length cut", cat(h, ack, []byte{77, 0x81}), ErrTruncated},
+		{"body past end", cat(h, []byte{byte(TypeAck), 5}, seq), ErrTruncated},
+		{"body length 65535", cat(h, []byte{byte(TypeAck), 0xFF, 0xFF, 0x03}, seq), ErrTruncated},
+		{"body length 65536", cat(h, []byte{byte(TypeAck), 0x80, 0x80, 0x04}, seq), ErrVarint},
+		{"body length 2^21-1", cat(h, []byte{byte(TypeAck), 0xFF, 0xFF, 0x7F}, seq), ErrVarint},
+		{"body length 2^28", cat(h, []byte{byte(TypeAck), 0x80, 0x80, 0x80, 0x80, 0x01}, seq), ErrVarint},
+		{"body length 6 bytes", cat(h, []byte{byte(TypeAck), 0x80, 0x80, 0x80, 0x80, 0x80, 0x00}, seq), ErrVarint},
+		{"body length overlong", cat(h, []byte{byte(TypeAck), 0x82, 0x00}, seq), ErrVarint},
+		{"body length overlong 0", cat(h, []byte{byte(TypeAck), 0x80, 0x00}), ErrVarint},
+		{"unknown type, length overlong", cat(h, ack, []byte{77, 0x81, 0x00, 9}), ErrVarint},
+		{"unknown body past end", cat(h, ack, []byte{77, 1}), ErrTruncated},
+		{"unknown body past end, 2-byte length", cat(h, ack, []byte{77, 0x80, 0x01}, make([]byte, 127)), ErrTruncated},
+		{"trailing byte after message", cat(h, ack, []byte{0}), ErrTruncated},
 		{"only unknown", cat(h, rawMsg(0), rawMsg(200, 1, 2)), ErrNoMessages},
-		{"too many", cat(h, bytes.Repeat(rawMsg(TypeAck, seq...), MaxMessages+1)), ErrTooMany},
-		{"too many, more later", cat(h, bytes.Repeat(rawMsg(TypeAck, seq...), MaxMessages+10)), ErrTooMany},
-
+		{"too many", cat(h, bytes.Repeat(ack, MaxMessages+1)), ErrTooMany},
+		{"too many, more later", cat(h, bytes.Repeat(ack, MaxMessages+10)), ErrTooMany},
 		// Ping.
 		{"ping empty", cat(h, rawMsg(TypePing)), ErrMalformed},
-		{"ping 4 bytes", cat(h, rawMsg(TypePing, seq...)), ErrMalformed},
+		{"ping 2 bytes", cat(h, rawMsg(TypePing, seq...)), ErrMalformed},
 		{"ping no family", cat(h, rawMsg(TypePing, cat(seq, []byte{0})...)), ErrMalformed},
 		{"ping no family (address)", cat(h, rawMsg(TypePing, cat(seq, []byte{0})...)), ErrAddress},
 		{"ping short v4", cat(h, rawMsg(TypePing, cat(seq, []byte{0}, v4[:6])...)), ErrMalformed},
@@ -591,12 +675,18 @@ func TestDecodeErrors(t *testing.T) {
 
 		// Ack.
 		{"ack empty", cat(h, rawMsg(TypeAck)), ErrMalformed},
-		{"ack 3 bytes", cat(h, rawMsg(TypeAck, 0, 0, 1)), ErrMalformed},
-		{"ack trailing", cat(h, rawMsg(TypeAck, 0, 0, 0, 1, 0)), ErrMalformed},
+		{"ack 1 byte", cat(h, rawMsg(TypeAck, 1)), ErrMalformed},
+		{"ack trailing", cat(h, rawMsg(TypeAck, 0, 1, 0)), ErrMalformed},
+		{"ack v1 seq", cat(h, rawMsg(TypeAck, be32(1)...)), ErrMalformed},
+
+		// Nack.
+		{"nack empty", cat(h, rawMsg(TypeNack)), ErrMalformed},
+		{"nack 1 byte", cat(h, rawMsg(TypeNack, 1)), ErrMalformed},
+		{"nack trailing", cat(h, rawMsg(TypeNack, 0, 1, 0)), ErrMalformed},
 
 		// PingReq.
 		{"ping-req empty", cat(h, rawMsg(TypePingReq)), ErrMalformed},
-		{"ping-req 3 bytes", cat(h, rawMsg(TypePingReq, 0, 0, 1)), ErrMalformed},
+		{"ping-req 1 byte", cat(h, rawMsg(TypePingReq, 1)), ErrMalformed},
 		{"ping-req no target", cat(h, rawMsg(TypePingReq, seq...)), ErrMalformed},
 		{"ping-req family 0", cat(h, rawMsg(TypePingReq, cat(seq, []byte{0})...)), ErrAddress},
 		{"ping-req bad family", cat(h, rawMsg(TypePingReq, cat(seq, []byte{16}, v4[1:])...)), ErrAddress},
@@ -609,24 +699,33 @@ func TestDecodeErrors(t *testing.T) {
 
 		// Update.
 		{"update empty", cat(h, rawMsg(TypeUpdate)), ErrMalformed},
-		{"update 4 bytes", cat(h, rawMsg(TypeUpdate, 1, 0, 0, 0)), ErrMalformed},
-		{"update no subject", cat(h, rawMsg(TypeUpdate, cat([]byte{1}, seq)...)), ErrMalformed},
-		{"update subject family 0", cat(h, rawMsg(TypeUpdate, cat([]byte{1}, seq, []byte{0}, v4)...)), ErrAddress},
-		{"update short subject", cat(h, rawMsg(TypeUpdate, cat([]byte{1}, seq, v4[:5])...)), ErrMalformed},
-		{"update bad subject family", cat(h, rawMsg(TypeUpdate, cat([]byte{1}, seq, []byte{44}, v4[1:], []byte{0})...)), ErrAddress},
-		{"update subject 0.0.0.0", cat(h, rawMsg(TypeUpdate, cat([]byte{1}, seq, addr(ap("0.0.0.0:1")), []byte{0})...)), ErrAddress},
-		{"update subject port 0", cat(h, rawMsg(TypeUpdate, cat([]byte{1}, seq, addr(ap("10.0.0.1:0")), []byte{0})...)), ErrAddress},
-		{"update source ::", cat(h, rawMsg(TypeUpdate, cat([]byte{1}, seq, v4, addr(ap("[::]:7946")))...)), ErrAddress},
-		{"update source port 0", cat(h, rawMsg(TypeUpdate, cat([]byte{1}, seq, v4, addr(ap("10.0.0.2:0")))...)), ErrAddress},
-		{"update no source", cat(h, rawMsg(TypeUpdate, cat([]byte{1}, seq, v4)...)), ErrMalformed},
-		{"update short source", cat(h, rawMsg(TypeUpdate, cat([]byte{1}, seq, v4, v6[:5])...)), ErrMalformed},
-		{"update bad source family", cat(h, rawMsg(TypeUpdate, cat([]byte{1}, seq, v4, []byte{7})...)), ErrAddress},
-		{"update meta cut short", cat(h, rawMsg(TypeUpdate, cat([]byte{1}, seq, v4, v4, []byte{2, 'a'})...)), ErrMalformed},
-		{"update trailing after meta", cat(h, rawMsg(TypeUpdate, cat([]byte{1}, seq, v4, v4, []byte{1, 'a', 'b'})...)), ErrMalformed},
-		{"update trailing after empty meta, no source", cat(h, rawMsg(TypeUpdate, cat([]byte{1}, seq, v4, []byte{0, 0, 0})...)), ErrMalformed},
-		{"update status 0", cat(h, rawMsg(TypeUpdate, cat([]byte{0}, seq, v4, []byte{0})...)), ErrBadStatus},
-		{"update status 5", cat(h, rawMsg(TypeUpdate, cat([]byte{5}, seq, v4, []byte{0})...)), ErrBadStatus},
-		{"update status 255", cat(h, rawMsg(TypeUpdate, cat([]byte{255}, seq, v4, []byte{0})...)), ErrBadStatus},
+		{"update 1 byte", cat(h, rawMsg(TypeUpdate, 1)), ErrMalformed},
+		{"update incarnation cut", cat(h, rawMsg(TypeUpdate, 1, 0x80)), ErrVarint},
+		{"update incarnation cut (malformed)", cat(h, rawMsg(TypeUpdate, 1, 0x80)), ErrMalformed},
+		{"update incarnation cut, 4 bytes", cat(h, rawMsg(TypeUpdate, 1, 0xFF, 0xFF, 0xFF, 0xFF)), ErrVarint},
+		{"update incarnation overlong", cat(h, rawMsg(TypeUpdate, cat([]byte{1, 0x81, 0x00}, v4, []byte{0})...)), ErrVarint},
+		{"update incarnation overlong (malformed)", cat(h, rawMsg(TypeUpdate, cat([]byte{1, 0x81, 0x00}, v4, []byte{0})...)), ErrMalformed},
+		{"update incarnation overlong 0", cat(h, rawMsg(TypeUpdate, cat([]byte{1, 0x80, 0x80, 0x00}, v4, []byte{0})...)), ErrVarint},
+		{"update incarnation 2^32", cat(h, rawMsg(TypeUpdate, cat([]byte{1, 0x80, 0x80, 0x80, 0x80, 0x10}, v4, []byte{0})...)), ErrVarint},
+		{"update incarnation 2^32 (malformed)", cat(h, rawMsg(TypeUpdate, cat([]byte{1, 0x80, 0x80, 0x80, 0x80, 0x10}, v4, []byte{0})...)), ErrMalformed},
+		{"update incarnation 6 bytes", cat(h, rawMsg(TypeUpdate, cat([]byte{1, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01}, v4, []byte{0})...)), ErrVarint},
+		{"update no subject", cat(h, rawMsg(TypeUpdate, cat([]byte{1}, inc)...)), ErrMalformed},
+		{"update subject family 0", cat(h, rawMsg(TypeUpdate, cat([]byte{1}, inc, []byte{0}, v4)...)), ErrAddress},
+		{"update short subject", cat(h, rawMsg(TypeUpdate, cat([]byte{1}, inc, v4[:5])...)), ErrMalformed},
+		{"update bad subject family", cat(h, rawMsg(TypeUpdate, cat([]byte{1}, inc, []byte{44}, v4[1:], []byte{0})...)), ErrAddress},
+		{"update subject 0.0.0.0", cat(h, rawMsg(TypeUpdate, cat([]byte{1}, inc, addr(ap("0.0.0.0:1")), []byte{0})...)), ErrAddress},
+		{"update subject port 0", cat(h, rawMsg(TypeUpdate, cat([]byte{1}, inc, addr(ap("10.0.0.1:0")), []byte{0})...)), ErrAddress},
+		{"update source ::", cat(h, rawMsg(TypeUpdate, cat([]byte{1}, inc, v4, addr(ap("[::]:7946")))...)), ErrAddress},
+		{"update source port 0", cat(h, rawMsg(TypeUpdate, cat([]byte{1}, inc, v4, addr(ap("10.0.0.2:0")))...)), ErrAddress},
+		{"update no source", cat(h, rawMsg(TypeUpdate, cat([]byte{1}, inc, v4)...)), ErrMalformed},
+		{"update short source", cat(h, rawMsg(TypeUpdate, cat([]byte{1}, inc, v4, v6[:5])...)), ErrMalformed},
+		{"update bad source family", cat(h, rawMsg(TypeUpdate, cat([]byte{1}, inc, v4, []byte{7})...)), ErrAddress},
+		{"update meta cut short", cat(h, rawMsg(TypeUpdate, cat([]byte{1}, inc, v4, v4, []byte{2, 'a'})...)), ErrMalformed},
+		{"update trailing after meta", cat(h, rawMsg(TypeUpdate, cat([]byte{1}, inc, v4, v4, []byte{1, 'a', 'b'})...)), ErrMalformed},
+		{"update trailing after empty meta, no source", cat(h, rawMsg(TypeUpdate, cat([]byte{1}, inc, v4, []byte{0, 0, 0})...)), ErrMalformed},
+		{"update status 0", cat(h, rawMsg(TypeUpdate, cat([]byte{0}, inc, v4, []byte{0})...)), ErrBadStatus},
+		{"update status 5", cat(h, rawMsg(TypeUpdate, cat([]byte{5}, inc, v4, []byte{0})...)), ErrBadStatus},
+		{"update status 255", cat(h, rawMsg(TypeUpdate, cat([]byte{255}, inc, v4, []byte{0})...)), ErrBadStatus},
 
 		// Broadcast.
 		{"broadcast empty", cat(h, rawMsg(TypeBroadcast)), ErrMalformed},
@@ -639,8 +738,8 @@ func TestDecodeErrors(t *testing.T) {
 		{"broadcast 11 fixed bytes", cat(h, rawMsg(TypeBroadcast, cat(v4, bcastFixed[:11])...)), ErrMalformed},
 
 		// A bad message after good ones spoils the packet.
-		{"good then bad", cat(h, rawMsg(TypeAck, seq...), Message{Type: TypeBroadcast, Subject: v4a, Payload: []byte("x")}.appendTo(), rawMsg(TypeAck, 0)), ErrMalformed},
-		{"good then truncated", cat(h, rawMsg(TypeAck, seq...), rawMsg(TypeAck, seq...)[:5]), ErrTruncated},
+		{"good then bad", cat(h, ack, Message{Type: TypeBroadcast, Subject: v4a, Payload: []byte("x")}.appendTo(), rawMsg(TypeAck, 0)), ErrMalformed},
+		{"good then truncated", cat(h, ack, ack[:3]), ErrTruncated},
 	}
 	good := packet(testHdr,
 		Message{Type: TypeAck, Seq: 1},
@@ -688,14 +787,110 @@ func TestDecodeErrors(t *testing.T) {
 }
 
 func TestDecodeHeaderErrorsReturnZero(t *testing.T) {
-	full := AppendHeader(nil, Header{Flags: 1, Cluster: 5, Sender: v4a, Incarnation: 1})
-	for n := 0; n < len(full); n++ {
-		h, rest, err := DecodeHeader(full[:n])
-		if !errors.Is(err, ErrShort) {
-			t.Fatalf("%d bytes: err = %v, want ErrShort", n, err)
+	for _, hd := range []Header{
+		{Flags: 1, Cluster: 5, Sender: v4a, Incarnation: 1},
+		{Flags: 1, Cluster: 5, Sender: v4a, Incarnation: 0xFFFFFFFF}, // 5-byte incarnation
+		{Cluster: 0xFFFFFFFF, Sender: v6a, Incarnation: 1 << 14},     // 3-byte incarnation
+	} {
+		full := AppendHeader(nil, hd)
+		// Every prefix is too short, including those that end inside the
+		// incarnation's uvarint.
+		for n := 0; n < len(full); n++ {
+			h, rest, err := DecodeHeader(full[:n])
+			if !errors.Is(err, ErrShort) {
+				t.Fatalf("%+v, %d bytes: err = %v, want ErrShort", hd, n, err)
+			}
+			if h != (Header{}) || rest != nil {
+				t.Fatalf("%+v, %d bytes: got %+v, % x", hd, n, h, rest)
+			}
 		}
-		if h != (Header{}) || rest != nil {
-			t.Fatalf("%d bytes: got %+v, % x", n, h, rest)
+		if h, rest, err := DecodeHeader(full); err != nil || h != hd || len(rest) != 0 {
+			t.Fatalf("%+v: whole header: %+v, % x, %v", hd, h, rest, err)
+		}
+	}
+}
+
+// TestHeaderBytes pins the version 2 header layout byte by byte.
+func TestHeaderBytes(t *testing.T) {
+	h := Header{Flags: HeaderFlagSync | HeaderFlagPush, Cluster: 0x01020304, Sender: ap("10.0.0.1:7946"), Incarnation: 300}
+	want := []byte{
+		0xC2,       // tag: magic 0xC, version 2
+		3,          // flags
+		1, 2, 3, 4, // cluster
+		4, 10, 0, 0, 1, 0x1F, 0x0A, // sender
+		0xAC, 0x02, // incarnation 300 as a uvarint
+	}
+	if got := AppendHeader(nil, h); !bytes.Equal(got, want) {
+		t.Fatalf("AppendHeader = % x, want % x", got, want)
+	}
+	if HeaderLen(h) != len(want) {
+		t.Fatalf("HeaderLen = %d, want %d", HeaderLen(h), len(want))
+	}
+	if Version != 2 || want[0]&0x0F != Version {
+		t.Fatalf("Version = %d", Version)
+	}
+	ack := Message{Type: TypeAck, Seq: 0xABCD}
+	if got, want := ack.AppendTo(nil), []byte{byte(TypeAck), 2, 0xAB, 0xCD}; !bytes.Equal(got, want) {
+		t.Fatalf("ack = % x, want % x", got, want)
+	}
+	u := Message{Type: TypeUpdate, Status: StatusSuspect, Incarnation: 128, Subject: ap("10.0.0.2:1")}
+	if got, want := u.AppendTo(nil), []byte{byte(TypeUpdate), 11, 2, 0x80, 0x01, 4, 10, 0, 0, 2, 0, 1, 0}; !bytes.Equal(got, want) {
+		t.Fatalf("update = % x, want % x", got, want)
+	}
+}
+
+// TestPacketSizes pins the sizes version 2 was made for: the common probe
+// packets from an IPv4 sender at a small incarnation.
+func TestPacketSizes(t *testing.T) {
+	h := Header{Cluster: ClusterID("prod"), Sender: v4a, Incarnation: 127}
+	if n := HeaderLen(h); n != 14 {
+		t.Fatalf("header is %d bytes, want 14", n)
+	}
+	ping := Message{Type: TypePing, Seq: 0xFFFF, Flags: 0xFF, Target: v4b}
+	if n := ping.EncodedLen(); n != 12 {
+		t.Fatalf("ping message is %d bytes, want 12", n)
+	}
+	for _, tc := range []struct {
+		name string
+		m    Message
+		want int
+	}{
+		{"ping", ping, 26},
+		{"ack", Message{Type: TypeAck, Seq: 0xFFFF}, 18},
+		{"nack", Message{Type: TypeNack, Seq: 1}, 18},
+	} {
+		b := packet(h, tc.m)
+		if len(b) != tc.want {
+			t.Errorf("%s packet is %d bytes, want %d", tc.name, len(b), tc.want)
+		}
+		p := mustDecode(t, b)
+		if p.Header != h || len(p.Messages) != 1 || !msgEqual(p.Messages[0], tc.m) {
+			t.Errorf("%s: decoded %+v", tc.name, p)
+		}
+	}
+	// One more incarnation takes a second byte.
+	h.Incarnation = 128
+	if n := len(packet(h, ping)); n != 27 {
+		t.Fatalf("ping at incarnation 128 is %d bytes, want 27", n)
+	}
+}
+
+func TestUvarintLen(t *testing.T) {
+	for _, v := range []uint32{0, 1, 127, 128, 16383, 16384, 1<<21 - 1, 1 << 21, 1<<28 - 1, 1 << 28, 1<<32 - 1} {
+		want := len(binary.AppendUvarint(nil, uint64(v)))
+		if got := UvarintLen(v); got != want {
+			t.Errorf("UvarintLen(%d) = %d, binary.AppendUvarint wrote %d", v, got, want)
+		}
+		// readUvarint accepts exactly what binary.AppendUvarint writes.
+		enc := binary.AppendUvarint(nil, uint64(v))
+		got, rest, err := readUvarint(append(enc, 0xEE), 1<<32-1)
+		if err != nil || got != v || !bytes.Equal(rest, []byte{0xEE}) {
+			t.Errorf("readUvarint(% x) = %d, % x, %v", enc, got, rest, err)
+		}
+		if v > 0 {
+			if _, _, err := readUvarint(enc, v-1); !errors.Is(err, ErrVarint) {
+				t.Errorf("readUvarint(% x) with limit %d: err = %v, want ErrVarint", enc, v-1, err)
+			}
 		}
 	}
 }
@@ -711,9 +906,9 @@ func TestIgnoresUnknownHeaderFlags(t *testing.T) {
 func TestDecodeNormalisesMappedIPv6(t *testing.T) {
 	m6 := cat([]byte{6}, netip.MustParseAddr("::ffff:10.9.8.7").AsSlice(), []byte{0x1f, 0x90})
 	b := cat(
-		[]byte{'S', 'W', Version, 0}, be32(0), be32(1), m6, be32(3),
-		rawMsg(TypeUpdate, cat([]byte{byte(StatusSuspect)}, be32(4), m6, m6)...),
-		rawMsg(TypePingReq, cat(be32(5), m6)...),
+		[]byte{0xC2, 0}, be32(1), m6, uv(3),
+		rawMsg(TypeUpdate, cat([]byte{byte(StatusSuspect)}, uv(4), m6, m6)...),
+		rawMsg(TypePingReq, cat(be16(5), m6)...),
 	)
 	p := mustDecode(t, b)
 	want := ap("10.9.8.7:8080")
@@ -734,7 +929,7 @@ func TestDecodeNormalisesMappedIPv6(t *testing.T) {
 func TestPayloadAliasesInputWithoutSpareCapacity(t *testing.T) {
 	b := packet(testHdr,
 		Message{Type: TypeBroadcast, Subject: v4a, Payload: []byte("first")},
-		Message{Type: TypeAck, Seq: 0x01020304},
+		Message{Type: TypeAck, Seq: 0x0102},
 		Message{Type: TypeBroadcast, Subject: v6a, Payload: []byte("second")},
 	)
 	p := mustDecode(t, b)
@@ -751,7 +946,7 @@ func TestPayloadAliasesInputWithoutSpareCapacity(t *testing.T) {
 	}
 	_ = append(pl, 0xFF, 0xFF, 0xFF) // must not touch b
 	var q Packet
-	if err := q.Decode(b); err != nil || q.Messages[1].Seq != 0x01020304 {
+	if err := q.Decode(b); err != nil || q.Messages[1].Seq != 0x0102 {
 		t.Fatalf("appending to a payload changed the packet: %v", err)
 	}
 	if last := p.Messages[2].Payload; cap(last) != len(last) {
@@ -892,7 +1087,7 @@ func Example() {
 		fmt.Println(m.Type, m.Seq, m.Target, m.Status, m.Subject)
 	}
 	// Output:
-	// 10.0.0.1:7946 3 54 bytes
+	// 10.0.0.1:7946 3 38 bytes
 	// ping 17 10.0.0.2:7946 invalid invalid AddrPort
 	// update 0 invalid AddrPort suspect 10.0.0.3:7946
 }
@@ -935,6 +1130,18 @@ func TestDigestRoundTripAndLookups(t *testing.T) {
 	d, rest, err = NextDigestEntry(rest)
 	if err != nil || d.Origin != v6a || !d.Has(MaxDigestSpan) || d.Has(MaxDigestSpan+1) || len(rest) != 0 {
 		t.Fatalf("second entry %+v, rest %d, %v", d, len(rest), err)
+	}
+	// The largest digests fit the length field (a 3-byte uvarint) exactly.
+	for _, in := range []Message{
+		{Type: TypeDigest, Entries: digestEntries(MaxBodyLen - 1)},
+		{Type: TypeDigest, Flags: DigestFlagPartial, AgeMillis: 1, Entries: digestEntries(MaxBodyLen - 5)},
+	} {
+		if n := in.EncodedLen(); n != 1+3+MaxBodyLen {
+			t.Fatalf("largest digest: EncodedLen %d, want %d", n, 1+3+MaxBodyLen)
+		}
+		if p := mustDecode(t, packet(testHdr, in)); !msgEqual(p.Messages[0], in) {
+			t.Fatal("largest digest did not round-trip")
+		}
 	}
 	// An empty digest (no entries) is valid: it says "I have none".
 	p = mustDecode(t, packet(testHdr, Message{Type: TypeDigest}))
