@@ -240,7 +240,7 @@ func (c *Cluster) start(ctx context.Context) error {
 	ecfg := swim.Config{
 		Self:                 self,
 		ClusterID:            c.clusterID,
-		Incarnation:          uint32(now.Unix()),
+		Incarnation:          swim.ClockIncarnation(now),
 		BootID:               rand.Uint32(), // never from Seed: a restarted node's broadcasts must not look old
 		ProbeInterval:        c.cfg.HeartbeatInterval,
 		MinProbeTimeout:      c.cfg.MinPingTime,

@@ -366,7 +366,7 @@ func (s *Sim) boot(n *Node) {
 	cfg := s.cfg.Engine
 	cfg.Self = n.Addr
 	cfg.Rand = rand.New(rand.NewPCG(s.rng.Uint64(), s.rng.Uint64()))
-	cfg.Incarnation = uint32(s.Now().Unix())
+	cfg.Incarnation = swim.ClockIncarnation(s.Now())
 	cfg.BootID = s.rng.Uint32()
 	e, err := swim.New(cfg, s.Now())
 	if err != nil {

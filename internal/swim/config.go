@@ -20,8 +20,8 @@ type Config struct {
 	// another value are dropped.
 	ClusterID uint32
 	// Incarnation is the starting incarnation. Starting from a value that
-	// grows across restarts (such as the wall clock in seconds) lets a
-	// restarted node be ALIVE again at once everywhere.
+	// grows across restarts (such as ClockIncarnation) lets a restarted
+	// node be ALIVE again at once everywhere.
 	Incarnation uint32
 	// BootID distinguishes this run's broadcasts from a previous run's.
 	BootID uint32
@@ -274,4 +274,15 @@ func EmitLimit(n int) int {
 func SuspicionTimeout(mult, n int, interval time.Duration) time.Duration {
 	scale := math.Max(1, math.Log10(float64(max(n, 1))))
 	return time.Duration(float64(mult) * scale * float64(interval))
+}
+
+// IncarnationEpoch is when ClockIncarnation counts from.
+var IncarnationEpoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// ClockIncarnation is a starting incarnation that grows across restarts:
+// the whole seconds from IncarnationEpoch to t, at least 1. On the wire it
+// takes 4 bytes until 2034 (the Unix time would take 5).
+func ClockIncarnation(t time.Time) uint32 {
+	d := t.Sub(IncarnationEpoch) / time.Second
+	return uint32(min(max(d, 1), math.MaxUint32))
 }

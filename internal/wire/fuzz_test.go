@@ -59,6 +59,9 @@ func checkDecodable(t *testing.T, m *Message, input []byte) {
 	if m.Type != TypeBroadcast && m.Payload != nil {
 		t.Fatalf("%v with a payload", m.Type)
 	}
+	if m.Type == TypePing && m.Flags&0xC0 != 0 {
+		t.Fatalf("ping flags %#x: bits 6-7 (the target's family) returned", m.Flags)
+	}
 }
 
 func FuzzDecode(f *testing.F) {
@@ -90,6 +93,9 @@ func FuzzDecode(f *testing.F) {
 		}
 		if herr != nil || h != p.Header {
 			t.Fatalf("Decode ok but DecodeHeader: %+v %v", h, herr)
+		}
+		if h.Flags&0xC0 != 0 {
+			t.Fatalf("header flags %#x: bits 6-7 (the sender's family) returned", h.Flags)
 		}
 		if len(p.Messages) == 0 || len(p.Messages) > MaxMessages {
 			t.Fatalf("%d messages", len(p.Messages))
@@ -157,18 +163,29 @@ func FuzzDecodeHeader(f *testing.F) {
 			t.Fatalf("sender %v not normalised", h.Sender)
 		}
 		used := len(data) - len(rest)
-		if used < HeaderLen(h) {
-			t.Fatalf("used %d bytes, HeaderLen %d", used, HeaderLen(h))
+		// Flags bits 6-7 are the sender's family: code 1 IPv4 (4+2 bytes),
+		// code 2 IPv6 (16+2 bytes; IPv4-mapped ones decode as IPv4). The
+		// incarnation is in its shortest form, so only a mapped sender
+		// makes the header longer than HeaderLen.
+		switch ip, code := h.Sender.Addr(), data[1]>>6; {
+		case code == 1 && ip.Is4() && used == HeaderLen(h):
+		case code == 2 && ip.Is6() && used == HeaderLen(h):
+		case code == 2 && ip.Is4() && used == HeaderLen(h)+12:
+		default:
+			t.Fatalf("family code %d, sender %v: used %d bytes, HeaderLen %d", code, h.Sender, used, HeaderLen(h))
 		}
 		if !bytes.Equal(data[used:], rest) {
 			t.Fatal("rest is not the tail of the input")
 		}
-		if data[0] != tag || h.Flags != data[1] || h.Cluster != binary.BigEndian.Uint32(data[2:6]) {
+		if data[0] != tag || h.Flags != data[1]&^0xC0 || h.Cluster != binary.BigEndian.Uint32(data[2:6]) {
 			t.Fatalf("header %+v from % x", h, data[:6])
 		}
 		enc := AppendHeader(nil, h)
 		if len(enc) != HeaderLen(h) {
 			t.Fatalf("HeaderLen %d, wrote %d", HeaderLen(h), len(enc))
+		}
+		if enc[1] != h.Flags|codeOf(h.Sender) {
+			t.Fatalf("re-encoded flags %#x for %+v", enc[1], h)
 		}
 		h2, rest2, err := DecodeHeader(enc)
 		if err != nil || h2 != h || len(rest2) != 0 {
@@ -213,7 +230,8 @@ func expected(m Message) Message {
 	w := Message{Type: m.Type}
 	switch m.Type {
 	case TypePing:
-		w.Seq, w.Flags, w.Target = m.Seq, m.Flags, canon(m.Target)
+		// Flags bits 6-7 carry the target's family: not the caller's.
+		w.Seq, w.Flags, w.Target = m.Seq, m.Flags&^0xC0, canon(m.Target)
 	case TypeAck, TypeNack:
 		w.Seq = m.Seq
 	case TypePingReq:
@@ -254,6 +272,20 @@ func FuzzRoundTrip(f *testing.F) {
 		if len(buf) != HeaderLen(h) {
 			t.Fatalf("HeaderLen %d, wrote %d", HeaderLen(h), len(buf))
 		}
+		// The caller's Flags bits 6-7 are not written: they carry the
+		// sender's family (and, in a ping, the target's).
+		clean := h
+		clean.Flags &^= 0xC0
+		if !bytes.Equal(buf, AppendHeader(nil, clean)) || buf[1] != clean.Flags|codeOf(h.Sender) {
+			t.Fatalf("flags %#x, sender %v: header % x", hflags, h.Sender, buf)
+		}
+		if m.Type == TypePing {
+			cm := m
+			cm.Flags &^= 0xC0
+			if enc := m.AppendTo(nil); !bytes.Equal(enc, cm.AppendTo(nil)) || len(enc) > 4 && enc[4] != cm.Flags|codeOf(m.Target) {
+				t.Fatalf("ping flags %#x, target %v: % x", flags, m.Target, enc)
+			}
+		}
 		for range n {
 			before := len(buf)
 			buf = m.AppendTo(buf)
@@ -284,7 +316,7 @@ func FuzzRoundTrip(f *testing.F) {
 		if err != nil {
 			t.Fatalf("Decode: %v", err)
 		}
-		wantH := Header{Flags: hflags, Cluster: uint32(cluster), Sender: s, Incarnation: hinc}
+		wantH := Header{Flags: hflags &^ 0xC0, Cluster: uint32(cluster), Sender: s, Incarnation: hinc}
 		if p.Header != wantH {
 			t.Fatalf("header %+v, want %+v", p.Header, wantH)
 		}

@@ -5,21 +5,26 @@
 // decoder never reads past the input and never allocates in proportion to a
 // length field it was sent.
 //
-// Header (big endian; version 2, 14 bytes for an IPv4 sender at an
-// incarnation below 128):
+// Header (big endian; version 2, 13 to 17 bytes for an IPv4 sender,
+// depending on its incarnation):
 //
 //	tag      1 byte   0xC0 | version: the high nibble 0xC marks a smudge
 //	                  packet, the low one is the version, currently 2
-//	flags    1 byte   HeaderFlag* bits; unknown bits are ignored
+//	flags    1 byte   HeaderFlag* bits (unknown ones are ignored) in bits
+//	                  0-5; bits 6-7 the sender's address family (1 IPv4,
+//	                  2 IPv6; 0 and 3 are invalid)
 //	cluster  4 bytes  FNV-1a 32 of the cluster name
-//	sender   address  the sender's advertised identity (see Address)
+//	sender   address  the sender's advertised identity (see Address),
+//	                  without its family byte
 //	incarn.  uvarint  the sender's incarnation number (1-5 bytes)
 //
 // Version 1 (smudge before 2026-12-07) started with the two bytes 'S' 'W'
 // and the version byte 1, had an 8-byte cluster hash and fixed 4-byte
 // incarnations and sequence numbers; a version 2 decoder reports its packets
-// as ErrVersion. Version 2 cut a ping to 26 bytes and an ack to 18 (from 38
-// and 30).
+// as ErrVersion. With an IPv4 sender and target, a version 2 ping is 24
+// bytes and an ack 17 at an incarnation under 128, 27 and 20 at smudge's
+// usual incarnations (seconds since 2026; 4 bytes until 2034); version 1's
+// were 38 and 30.
 //
 // A uvarint is encoding/binary's: 7 bits a byte, low bits first. The
 // decoder accepts only the shortest encoding of a value, and only values
@@ -38,7 +43,9 @@
 //
 // Bodies (big endian, after the type and length):
 //
-//	ping       seq (2), flags (1), target address (may be family 0)
+//	ping       seq (2), flags (1: PingFlag* bits 0-5; bits 6-7 the target's
+//	           family: 0 none, 1 IPv4, 2 IPv6), the target address without
+//	           its family byte (nothing for none)
 //	ack        seq (2)
 //	nack       seq (2)
 //	ping-req   seq (2), target address
@@ -436,33 +443,62 @@ func readAddr(b []byte) (a netip.AddrPort, rest []byte, ok bool, err error) {
 	if len(b) < 1 {
 		return netip.AddrPort{}, nil, false, errAddrShort
 	}
-	switch b[0] {
+	return readAddrAs(b[0], b[1:])
+}
+
+// readAddrAs is readAddr for an address whose family byte (0, 4 or 6) was
+// given apart, from flag bits (see familyOf): b starts with the IP.
+func readAddrAs(family byte, b []byte) (a netip.AddrPort, rest []byte, ok bool, err error) {
+	switch family {
 	case 0:
-		return netip.AddrPort{}, b[1:], false, nil
+		return netip.AddrPort{}, b, false, nil
 	case 4:
-		if len(b) < 1+4+2 {
+		if len(b) < 4+2 {
 			return netip.AddrPort{}, nil, false, errAddrShort
 		}
-		port := binary.BigEndian.Uint16(b[5:7])
-		ok = port != 0 && binary.BigEndian.Uint32(b[1:5]) != 0
-		return netip.AddrPortFrom(netip.AddrFrom4([4]byte(b[1:5])), port), b[7:], ok, nil
+		port := binary.BigEndian.Uint16(b[4:6])
+		ok = port != 0 && binary.BigEndian.Uint32(b[0:4]) != 0
+		return netip.AddrPortFrom(netip.AddrFrom4([4]byte(b[0:4])), port), b[6:], ok, nil
 	case 6:
-		if len(b) < 1+16+2 {
+		if len(b) < 16+2 {
 			return netip.AddrPort{}, nil, false, errAddrShort
 		}
-		port := binary.BigEndian.Uint16(b[17:19])
-		hi, lo := binary.BigEndian.Uint64(b[1:9]), binary.BigEndian.Uint64(b[9:17])
+		port := binary.BigEndian.Uint16(b[16:18])
+		hi, lo := binary.BigEndian.Uint64(b[0:8]), binary.BigEndian.Uint64(b[8:16])
 		var ip netip.Addr
 		if hi == 0 && lo>>32 == 0xffff { // IPv4-mapped: decode as IPv4
-			ip = netip.AddrFrom4([4]byte(b[13:17]))
+			ip = netip.AddrFrom4([4]byte(b[12:16]))
 			ok = port != 0 && uint32(lo) != 0
 		} else {
-			ip = netip.AddrFrom16([16]byte(b[1:17]))
+			ip = netip.AddrFrom16([16]byte(b[0:16]))
 			ok = port != 0 && (hi != 0 || lo != 0)
 		}
-		return netip.AddrPortFrom(ip, port), b[19:], ok, nil
+		return netip.AddrPortFrom(ip, port), b[18:], ok, nil
 	}
 	return netip.AddrPort{}, nil, false, ErrAddress
+}
+
+// familyBits are the two high bits of the header's flags and of a ping's
+// flags: they hold the family of the sender's (the ping target's) address,
+// which then goes without its family byte (see familyCode).
+const familyBits = 0xC0
+
+// familyCode is the 2-bit code of a's family in familyBits: 0 none, 1
+// IPv4 (IPv4-mapped IPv6 included), 2 IPv6.
+func familyCode(a netip.AddrPort) byte {
+	switch AddrLen(a) {
+	case 1:
+		return 0
+	case 7:
+		return 1 << 6
+	}
+	return 2 << 6
+}
+
+// familyOf is the family byte (0, 4, 6; 0xFF for the unused code 3) that
+// flags' familyBits code.
+func familyOf(flags byte) byte {
+	return [4]byte{0, 4, 6, 0xFF}[flags>>6]
 }
 
 // usable reports whether a can identify a member: a real IP and port. It
@@ -504,13 +540,21 @@ func checkAddr(a netip.AddrPort, required bool) error {
 func ReadAddr(b []byte) (netip.AddrPort, []byte, error) { return bodyAddr(b, true) }
 
 func bodyAddr(b []byte, required bool) (netip.AddrPort, []byte, error) {
-	a, rest, ok, err := readAddr(b)
+	if len(b) < 1 {
+		return netip.AddrPort{}, nil, errShortBodyAddr
+	}
+	return bodyAddrAs(b[0], b[1:], required)
+}
+
+// bodyAddrAs is bodyAddr for an address whose family byte was given apart.
+func bodyAddrAs(family byte, b []byte, required bool) (netip.AddrPort, []byte, error) {
+	a, rest, ok, err := readAddrAs(family, b)
 	switch {
 	case err == errAddrShort:
 		return netip.AddrPort{}, nil, errShortBodyAddr
 	case err != nil:
 		return netip.AddrPort{}, nil, err
-	case !ok && (required || b[0] != 0):
+	case !ok && (required || family != 0):
 		return netip.AddrPort{}, nil, ErrAddress
 	}
 	return a, rest, nil
@@ -520,14 +564,24 @@ func bodyAddr(b []byte, required bool) (netip.AddrPort, []byte, error) {
 const fixedHeaderLen = 6
 
 // HeaderLen is the encoded length of h.
-func HeaderLen(h Header) int { return fixedHeaderLen + AddrLen(h.Sender) + UvarintLen(h.Incarnation) }
+func HeaderLen(h Header) int {
+	return fixedHeaderLen + AddrLen(h.Sender) - 1 + UvarintLen(h.Incarnation)
+}
 
-// AppendHeader appends the encoding of h.
+// AppendHeader appends the encoding of h. Flags' familyBits are not
+// written: they carry the sender's address family.
 func AppendHeader(dst []byte, h Header) []byte {
-	dst = append(dst, tag, h.Flags)
+	dst = append(dst, tag, h.Flags&^familyBits|familyCode(h.Sender))
 	dst = binary.BigEndian.AppendUint32(dst, h.Cluster)
-	dst = AppendAddr(dst, h.Sender)
+	dst = appendAddrBody(dst, h.Sender)
 	return binary.AppendUvarint(dst, uint64(h.Incarnation))
+}
+
+// appendAddrBody is AppendAddr without the family byte.
+func appendAddrBody(dst []byte, a netip.AddrPort) []byte {
+	n := len(dst)
+	dst = AppendAddr(dst, a)
+	return append(dst[:n], dst[n+1:]...)
 }
 
 // msgOverhead is the encoded length of a message's type byte and length
@@ -604,7 +658,7 @@ func (m *Message) EncodedLen() int {
 func (m *Message) bodyLen() int {
 	switch m.Type {
 	case TypePing:
-		return 2 + 1 + AddrLen(m.Target)
+		return 2 + 1 + AddrLen(m.Target) - 1
 	case TypeAck, TypeNack:
 		return 2
 	case TypePingReq:
@@ -645,8 +699,8 @@ func (m *Message) AppendTo(dst []byte) []byte {
 	switch m.Type {
 	case TypePing:
 		dst = binary.BigEndian.AppendUint16(dst, m.Seq)
-		dst = append(dst, m.Flags)
-		dst = AppendAddr(dst, m.Target)
+		dst = append(dst, m.Flags&^familyBits|familyCode(m.Target))
+		dst = appendAddrBody(dst, m.Target)
 	case TypeAck, TypeNack:
 		dst = binary.BigEndian.AppendUint16(dst, m.Seq)
 	case TypePingReq:
@@ -685,12 +739,12 @@ func DecodeHeader(b []byte) (Header, []byte, error) {
 		return Header{}, nil, ErrVersion
 	case len(b) > 0 && b[0]&0xF0 == tagMagic && b[0] != tag:
 		return Header{}, nil, ErrVersion
-	case len(b) < fixedHeaderLen+1+1:
+	case len(b) < fixedHeaderLen+1:
 		return Header{}, nil, ErrShort
 	case b[0] != tag:
 		return Header{}, nil, ErrMagic
 	}
-	sender, rest, ok, err := readAddr(b[fixedHeaderLen:])
+	sender, rest, ok, err := readAddrAs(familyOf(b[1]), b[fixedHeaderLen:])
 	if err == errAddrShort {
 		return Header{}, nil, errShortHeaderAddr
 	}
@@ -709,7 +763,7 @@ func DecodeHeader(b []byte) (Header, []byte, error) {
 	}
 	rest = after
 	h := Header{
-		Flags:       b[1],
+		Flags:       b[1] &^ familyBits,
 		Cluster:     binary.BigEndian.Uint32(b[2:fixedHeaderLen]),
 		Sender:      sender,
 		Incarnation: inc,
@@ -781,8 +835,8 @@ func decodeBody(m *Message, b []byte) error {
 			return ErrMalformed
 		}
 		m.Seq = binary.BigEndian.Uint16(b)
-		m.Flags = b[2]
-		m.Target, b, err = bodyAddr(b[3:], false)
+		m.Flags = b[2] &^ familyBits
+		m.Target, b, err = bodyAddrAs(familyOf(b[2]), b[3:], false)
 	case TypeAck, TypeNack:
 		if len(b) < 2 {
 			return ErrMalformed

@@ -58,6 +58,42 @@ func uv(v uint64) []byte { return binary.AppendUvarint(nil, v) }
 // addr is AppendAddr into a new slice.
 func addr(a netip.AddrPort) []byte { return AppendAddr(nil, a) }
 
+// addrBody is addr without its family byte: the header's sender and a
+// ping's target, whose family is coded in flag bits 6-7.
+func addrBody(a netip.AddrPort) []byte { return addr(a)[1:] }
+
+// Family codes in bits 6-7 of the header's and a ping's flags.
+const (
+	codeNone = 0 << 6
+	codeV4   = 1 << 6
+	codeV6   = 2 << 6
+	codeBad  = 3 << 6
+)
+
+// codeOf is the family code AppendHeader and AppendTo put in the flags for
+// a, written independently of wire.go.
+func codeOf(a netip.AddrPort) byte {
+	switch {
+	case !a.IsValid():
+		return codeNone
+	case a.Addr().Unmap().Is4():
+		return codeV4
+	}
+	return codeV6
+}
+
+// rawHeader is a header built by hand: flags (bits 6-7 included), a zero
+// cluster, the sender's bytes without a family byte, the incarnation bytes.
+func rawHeader(flags byte, sender, inc []byte) []byte {
+	return cat([]byte{0xC2, flags}, make([]byte, 4), sender, inc)
+}
+
+// rawPing is a ping body built by hand: seq, flags (bits 6-7 included),
+// then the target's bytes without a family byte.
+func rawPing(seq uint16, flags byte, target []byte) []byte {
+	return cat(be16(seq), []byte{flags}, target)
+}
+
 // hdr is the encoding of testHdr.
 func hdr() []byte { return AppendHeader(nil, testHdr) }
 
@@ -98,7 +134,13 @@ func TestMessageRoundTrip(t *testing.T) {
 		{"ping v4", Message{Type: TypePing, Seq: 1, Target: v4a}, nil},
 		{"ping v6", Message{Type: TypePing, Seq: 0xFFFF, Target: v6a}, nil},
 		{"ping join flag", Message{Type: TypePing, Seq: 2, Flags: PingFlagJoin, Target: v4b}, nil},
-		{"ping all flags", Message{Type: TypePing, Seq: 3, Flags: 0xFF, Target: v6b}, nil},
+		{"ping all flags", Message{Type: TypePing, Seq: 3, Flags: 0xFF, Target: v6b},
+			&Message{Type: TypePing, Seq: 3, Flags: 0x3F, Target: v6b}}, // bits 6-7 carry the target's family
+		{"ping flags 0-5", Message{Type: TypePing, Seq: 3, Flags: 0x3F, Target: v4a}, nil},
+		{"ping family bits ignored", Message{Type: TypePing, Seq: 3, Flags: 0xC0 | PingFlagJoin, Target: v4a},
+			&Message{Type: TypePing, Seq: 3, Flags: PingFlagJoin, Target: v4a}},
+		{"ping family bits ignored, no target", Message{Type: TypePing, Seq: 3, Flags: 0x80 | PingFlagDigest},
+			&Message{Type: TypePing, Seq: 3, Flags: PingFlagDigest}},
 		{"ping no target", Message{Type: TypePing, Seq: 4}, nil},
 		{"ping mapped target", Message{Type: TypePing, Seq: 5, Target: mapped},
 			&Message{Type: TypePing, Seq: 5, Target: unmap}},
@@ -195,7 +237,13 @@ func TestHeaderRoundTrip(t *testing.T) {
 		{"v4", Header{Cluster: ClusterID("a"), Sender: v4a, Incarnation: 1}, Header{}},
 		{"v6", Header{Cluster: ClusterID("b"), Sender: v6a, Incarnation: 0xFFFFFFFF}, Header{}},
 		{"flags", Header{Flags: HeaderFlagSync, Cluster: 1, Sender: v4b}, Header{}},
-		{"all flags", Header{Flags: 0xFF, Cluster: 0xFFFFFFFF, Sender: v6b, Incarnation: 9}, Header{}},
+		{"all flags", Header{Flags: 0xFF, Cluster: 0xFFFFFFFF, Sender: v6b, Incarnation: 9},
+			Header{Flags: 0x3F, Cluster: 0xFFFFFFFF, Sender: v6b, Incarnation: 9}}, // bits 6-7 carry the sender's family
+		{"flags 0-5", Header{Flags: 0x3F, Cluster: 1, Sender: v4a, Incarnation: 9}, Header{}},
+		{"family bits not echoed v4", Header{Flags: 0xC0 | HeaderFlagPush, Cluster: 1, Sender: v4a},
+			Header{Flags: HeaderFlagPush, Cluster: 1, Sender: v4a}},
+		{"family bits not echoed v6", Header{Flags: 0x40, Cluster: 1, Sender: v6a},
+			Header{Cluster: 1, Sender: v6a}},
 		{"incarnation 127", Header{Cluster: 4, Sender: v4a, Incarnation: 127}, Header{}},
 		{"incarnation 128", Header{Cluster: 4, Sender: v4a, Incarnation: 128}, Header{}},
 		{"incarnation 2^21", Header{Cluster: 4, Sender: v6a, Incarnation: 1 << 21}, Header{}},
@@ -214,8 +262,12 @@ func TestHeaderRoundTrip(t *testing.T) {
 			if HeaderLen(tt.in) != len(enc) {
 				t.Fatalf("HeaderLen = %d, AppendHeader wrote %d", HeaderLen(tt.in), len(enc))
 			}
-			if enc[0] != 0xC2 || enc[1] != tt.in.Flags || binary.BigEndian.Uint32(enc[2:6]) != tt.in.Cluster {
+			if enc[0] != 0xC2 || enc[1] != tt.in.Flags&0x3F|codeOf(tt.in.Sender) || binary.BigEndian.Uint32(enc[2:6]) != tt.in.Cluster {
 				t.Fatalf("bad preamble % x", enc[:6])
+			}
+			// The sender follows without its family byte.
+			if body := addrBody(tt.in.Sender); !bytes.Equal(enc[6:6+len(body)], body) {
+				t.Fatalf("sender % x, want % x", enc[6:6+len(body)], body)
 			}
 			tail := []byte{1, 2, 3}
 			h, rest, err := DecodeHeader(cat(enc, tail))
@@ -413,6 +465,17 @@ func TestUsableAgreesWithDecoder(t *testing.T) {
 			if ok != tt.usable || ok != usable(a) {
 				t.Errorf("readAddr(% x) ok = %v, usable(%v) = %v, want %v", enc, ok, a, usable(a), tt.usable)
 			}
+			// The same address as the header's sender and as a ping's
+			// target, its family in the flags.
+			code := map[byte]byte{0: codeNone, 4: codeV4, 6: codeV6}[enc[0]]
+			h, _, err := DecodeHeader(rawHeader(code, enc[1:], uv(1)))
+			if (err == nil) != tt.usable || err != nil && !errors.Is(err, ErrUnspecified) {
+				t.Errorf("sender % x (code %#x): %+v, %v", enc, code, h, err)
+			}
+			m, err := decodeOne(cat(hdr(), rawMsg(TypePing, rawPing(1, code, enc[1:])...)))
+			if (err == nil) != (tt.usable || !tt.a.IsValid()) || err != nil && !errors.Is(err, ErrAddress) {
+				t.Errorf("ping target % x (code %#x): %s, %v", enc, code, fmtMsg(m), err)
+			}
 		}
 		m := Message{Type: TypePingReq, Target: tt.a}
 		if (m.Validate() == nil) != tt.usable {
@@ -495,8 +558,12 @@ func TestCompoundPacket(t *testing.T) {
 		t.Fatalf("%d messages, want %d", len(p.Messages), len(msgs))
 	}
 	for i := range msgs {
-		if !msgEqual(p.Messages[i], msgs[i]) {
-			t.Fatalf("message %d:\n %s\nwant\n %s", i, fmtMsg(p.Messages[i]), fmtMsg(msgs[i]))
+		want := msgs[i]
+		if want.Type == TypePing {
+			want.Flags &^= 0xC0 // bits 6-7 carry the target's family
+		}
+		if !msgEqual(p.Messages[i], want) {
+			t.Fatalf("message %d:\n %s\nwant\n %s", i, fmtMsg(p.Messages[i]), fmtMsg(want))
 		}
 	}
 
@@ -568,10 +635,15 @@ func TestDecodeErrors(t *testing.T) {
 	seq := be16(1)
 	inc := uv(1) // an update's incarnation
 	bcastFixed := cat(be32(1), be32(2), be32(3))
-	headerInc := func(sender, inc []byte) []byte {
-		return cat([]byte{0xC2, 0}, make([]byte, 4), sender, inc)
-	}
-	headerWith := func(sender []byte) []byte { return headerInc(sender, uv(1)) }
+	v4body, v6body := addrBody(v4a), addrBody(v6a)
+	// headerInc and headerWith build a header by hand: the sender's family
+	// code goes in the flags, its bytes follow the cluster.
+	headerInc := func(code byte, sender, inc []byte) []byte { return rawHeader(code, sender, inc) }
+	headerWith := func(code byte, sender []byte) []byte { return headerInc(code, sender, uv(1)) }
+	// An IPv4-mapped 0.0.0.0, port 257, without a family byte.
+	mappedUnspec := cat(netip.MustParseAddr("::ffff:0.0.0.0").AsSlice(), []byte{1, 1})
+	// pingMsg is a ping message with a hand-built body.
+	pingMsg := func(flags byte, target []byte) []byte { return rawMsg(TypePing, rawPing(1, flags, target)...) }
 	ack := rawMsg(TypeAck, seq...)
 	// A version 1 ping (FuzzDecode's old ping_v4 seed): 'S' 'W' 1, flags,
 	// an 8-byte cluster, the sender, a 4-byte incarnation, then a ping with
@@ -590,15 +662,19 @@ func TestDecodeErrors(t *testing.T) {
 		{"one byte", []byte{'S'}, ErrShort},
 		{"tag only", []byte{0xC2}, ErrShort},
 		{"v1 magic only", []byte{'S', 'W'}, ErrShort},
+		{"6 bytes", h[:6], ErrShort},
 		{"7 bytes", h[:7], ErrShort},
+		{"7 bytes (address)", h[:7], ErrAddress},
 		{"ends in sender v4", h[:11], ErrShort},
 		{"ends in sender v4 (address)", h[:11], ErrAddress},
 		{"ends in sender v6", hdrInc(v6a, 0)[:19], ErrShort},
 		{"ends in sender v6 (address)", hdrInc(v6a, 0)[:19], ErrAddress},
+		{"ends one byte into sender v6", hdrInc(v6a, 0)[:6+18-1], ErrShort},
 		{"no incarnation", h[:len(h)-1], ErrShort},
-		{"ends in incarnation", hdrInc(v4a, 1<<21)[:6+7+3], ErrShort},
-		{"ends in incarnation after 1 byte", hdrInc(v4a, 1<<21)[:6+7+1], ErrShort},
-		{"ends in incarnation v6", hdrInc(v6a, 0xFFFFFFFF)[:6+19+4], ErrShort},
+		{"no incarnation v6", hdrInc(v6a, 0)[:6+18], ErrShort},
+		{"ends in incarnation", hdrInc(v4a, 1<<21)[:6+6+3], ErrShort},
+		{"ends in incarnation after 1 byte", hdrInc(v4a, 1<<21)[:6+6+1], ErrShort},
+		{"ends in incarnation v6", hdrInc(v6a, 0xFFFFFFFF)[:6+18+4], ErrShort},
 
 		// Header: magic and version.
 		{"bad magic X", cat([]byte{'X'}, h[1:], ack), ErrMagic},
@@ -618,23 +694,32 @@ func TestDecodeErrors(t *testing.T) {
 		{"version 3, one byte", []byte{0xC3}, ErrVersion},
 
 		// Header: incarnation.
-		{"incarnation overlong 0", cat(headerInc(v4, []byte{0x80, 0x00}), ack), ErrVarint},
-		{"incarnation overlong 7", cat(headerInc(v4, []byte{0x87, 0x80, 0x00}), ack), ErrVarint},
-		{"incarnation overlong 5 bytes", cat(headerInc(v4, []byte{0xFF, 0xFF, 0xFF, 0xFF, 0x00}), ack), ErrVarint},
-		{"incarnation 2^32", cat(headerInc(v4, []byte{0x80, 0x80, 0x80, 0x80, 0x10}), ack), ErrVarint},
-		{"incarnation 2^35-1", cat(headerInc(v4, []byte{0xFF, 0xFF, 0xFF, 0xFF, 0x7F}), ack), ErrVarint},
-		{"incarnation 6 bytes", cat(headerInc(v4, []byte{0x80, 0x80, 0x80, 0x80, 0x80, 0x01}), ack), ErrVarint},
-		{"incarnation 5 continuation bytes at the end", headerInc(v4, []byte{0x80, 0x80, 0x80, 0x80, 0x80}), ErrVarint},
+		{"incarnation overlong 0", cat(headerInc(codeV4, v4body, []byte{0x80, 0x00}), ack), ErrVarint},
+		{"incarnation overlong 7", cat(headerInc(codeV4, v4body, []byte{0x87, 0x80, 0x00}), ack), ErrVarint},
+		{"incarnation overlong 5 bytes", cat(headerInc(codeV4, v4body, []byte{0xFF, 0xFF, 0xFF, 0xFF, 0x00}), ack), ErrVarint},
+		{"incarnation 2^32", cat(headerInc(codeV4, v4body, []byte{0x80, 0x80, 0x80, 0x80, 0x10}), ack), ErrVarint},
+		{"incarnation 2^35-1", cat(headerInc(codeV4, v4body, []byte{0xFF, 0xFF, 0xFF, 0xFF, 0x7F}), ack), ErrVarint},
+		{"incarnation 6 bytes", cat(headerInc(codeV4, v4body, []byte{0x80, 0x80, 0x80, 0x80, 0x80, 0x01}), ack), ErrVarint},
+		{"incarnation 5 continuation bytes at the end", headerInc(codeV4, v4body, []byte{0x80, 0x80, 0x80, 0x80, 0x80}), ErrVarint},
 
 		// Header: sender.
-		{"sender family 1", cat(headerWith([]byte{1, 1, 2, 3, 4, 0, 1}), ack), ErrAddress},
-		{"sender family 5", cat(headerWith([]byte{5, 1, 2, 3, 4, 0, 1}), ack), ErrAddress},
-		{"sender family 255", cat(headerWith(cat([]byte{255}, make([]byte, 18))), ack), ErrAddress},
-		{"sender family 0", cat(headerWith([]byte{0}), ack), ErrUnspecified},
+		{"sender family code 3", cat(headerWith(codeBad, []byte{1, 2, 3, 4, 0, 1}), ack), ErrAddress},
+		{"sender family code 3, IPv6 length", cat(headerWith(codeBad, cat([]byte{1}, make([]byte, 17))), ack), ErrAddress},
+		{"sender family code 3, no address", cat(headerWith(codeBad, nil), ack), ErrAddress},
+		{"sender family code 3 and flags", cat(headerInc(codeBad|HeaderFlagSync|HeaderFlagPush, v4body, uv(1)), ack), ErrAddress},
+		{"sender family code 0", cat(headerWith(codeNone, nil), ack), ErrUnspecified},
+		{"sender family code 0 and flags", cat(headerWith(codeNone|HeaderFlagSync, nil), ack), ErrUnspecified},
+		{"sender family code 0, address follows", cat(headerWith(codeNone, v4body), ack), ErrUnspecified},
+		// The layout before the family moved into the flags: flags 0, then a
+		// family byte.
+		{"sender with a family byte (old layout)", cat(headerWith(codeNone, addr(v4a)), ack), ErrUnspecified},
+		{"sender family code 2, IPv4 bytes", cat(headerWith(codeV6, v4body), ack), ErrShort},
+		{"sender family code 2, IPv4 bytes (address)", cat(headerWith(codeV6, v4body), ack), ErrAddress},
 		{"sender 0.0.0.0", packet(Header{Sender: ap("0.0.0.0:7946")}, Message{Type: TypeAck}), ErrUnspecified},
 		{"sender ::", packet(Header{Sender: ap("[::]:7946")}, Message{Type: TypeAck}), ErrUnspecified},
 		{"sender ::%eth0", packet(Header{Sender: ap("[::%eth0]:7946")}, Message{Type: TypeAck}), ErrUnspecified},
-		{"sender ::ffff:0.0.0.0", cat(headerWith(cat([]byte{6}, netip.MustParseAddr("::ffff:0.0.0.0").AsSlice(), []byte{1, 1})), ack), ErrUnspecified},
+		{"sender ::ffff:0.0.0.0", cat(headerWith(codeV6, mappedUnspec), ack), ErrUnspecified},
+		{"sender raw 0.0.0.0", cat(headerWith(codeV4, []byte{0, 0, 0, 0, 1, 1}), ack), ErrUnspecified},
 		{"sender v4 port 0", packet(Header{Sender: ap("10.0.0.1:0")}, Message{Type: TypeAck}), ErrUnspecified},
 		{"sender v6 port 0", packet(Header{Sender: ap("[2001:db8::1]:0")}, Message{Type: TypeAck}), ErrUnspecified},
 
@@ -663,15 +748,27 @@ func TestDecodeErrors(t *testing.T) {
 		// Ping.
 		{"ping empty", cat(h, rawMsg(TypePing)), ErrMalformed},
 		{"ping 2 bytes", cat(h, rawMsg(TypePing, seq...)), ErrMalformed},
-		{"ping no family", cat(h, rawMsg(TypePing, cat(seq, []byte{0})...)), ErrMalformed},
-		{"ping no family (address)", cat(h, rawMsg(TypePing, cat(seq, []byte{0})...)), ErrAddress},
-		{"ping short v4", cat(h, rawMsg(TypePing, cat(seq, []byte{0}, v4[:6])...)), ErrMalformed},
-		{"ping short v6", cat(h, rawMsg(TypePing, cat(seq, []byte{0}, v6[:18])...)), ErrMalformed},
-		{"ping bad family", cat(h, rawMsg(TypePing, cat(seq, []byte{0, 9})...)), ErrAddress},
-		{"ping target 0.0.0.0", cat(h, rawMsg(TypePing, cat(seq, []byte{0}, addr(ap("0.0.0.0:7946")))...)), ErrAddress},
-		{"ping target port 0", cat(h, rawMsg(TypePing, cat(seq, []byte{0}, addr(ap("[2001:db8::5]:0")))...)), ErrAddress},
-		{"ping trailing", cat(h, rawMsg(TypePing, cat(seq, []byte{0}, v4, []byte{0})...)), ErrMalformed},
+		{"ping family code 1, no target", cat(h, pingMsg(codeV4, nil)), ErrMalformed},
+		{"ping family code 1, no target (address)", cat(h, pingMsg(codeV4, nil)), ErrAddress},
+		{"ping family code 2, no target", cat(h, pingMsg(codeV6|PingFlagJoin, nil)), ErrMalformed},
+		{"ping short v4", cat(h, pingMsg(codeV4, v4body[:5])), ErrMalformed},
+		{"ping short v4 (address)", cat(h, pingMsg(codeV4, v4body[:5])), ErrAddress},
+		{"ping short v4, one byte", cat(h, pingMsg(codeV4, v4body[:1])), ErrMalformed},
+		{"ping short v6", cat(h, pingMsg(codeV6, v6body[:17])), ErrMalformed},
+		{"ping family code 2, IPv4 bytes", cat(h, pingMsg(codeV6, v4body)), ErrMalformed},
+		{"ping family code 1, IPv6 bytes", cat(h, pingMsg(codeV4, addrBody(ap("[2001:db8:1:2::1]:7946")))), ErrMalformed},
+		{"ping family code 3", cat(h, pingMsg(codeBad, v4body)), ErrAddress},
+		{"ping family code 3, IPv6 length", cat(h, pingMsg(codeBad, v6body)), ErrAddress},
+		{"ping family code 3, no target", cat(h, pingMsg(codeBad, nil)), ErrAddress},
+		{"ping family code 3 and flags", cat(h, pingMsg(codeBad|PingFlagJoin|PingFlagDigest, v4body)), ErrAddress},
+		{"ping target 0.0.0.0", cat(h, pingMsg(codeV4, addrBody(ap("0.0.0.0:7946")))), ErrAddress},
+		{"ping target port 0", cat(h, pingMsg(codeV6, addrBody(ap("[2001:db8::5]:0")))), ErrAddress},
+		{"ping target raw ::ffff:0.0.0.0", cat(h, pingMsg(codeV6, mappedUnspec)), ErrAddress},
+		{"ping trailing", cat(h, pingMsg(codeV4, cat(v4body, []byte{0}))), ErrMalformed},
 		{"ping no target trailing", cat(h, rawMsg(TypePing, cat(seq, []byte{0, 0, 0})...)), ErrMalformed},
+		// The layout before the family moved into the flags: flags 0 (no
+		// target), then the target with its family byte.
+		{"ping target with a family byte (old layout)", cat(h, pingMsg(codeNone, v4)), ErrMalformed},
 
 		// Ack.
 		{"ack empty", cat(h, rawMsg(TypeAck)), ErrMalformed},
@@ -815,9 +912,9 @@ func TestHeaderBytes(t *testing.T) {
 	h := Header{Flags: HeaderFlagSync | HeaderFlagPush, Cluster: 0x01020304, Sender: ap("10.0.0.1:7946"), Incarnation: 300}
 	want := []byte{
 		0xC2,       // tag: magic 0xC, version 2
-		3,          // flags
+		0x40 | 3,   // flags: family code 1 (IPv4) in bits 6-7, sync and push
 		1, 2, 3, 4, // cluster
-		4, 10, 0, 0, 1, 0x1F, 0x0A, // sender
+		10, 0, 0, 1, 0x1F, 0x0A, // sender, without its family byte
 		0xAC, 0x02, // incarnation 300 as a uvarint
 	}
 	if got := AppendHeader(nil, h); !bytes.Equal(got, want) {
@@ -828,6 +925,47 @@ func TestHeaderBytes(t *testing.T) {
 	}
 	if Version != 2 || want[0]&0x0F != Version {
 		t.Fatalf("Version = %d", Version)
+	}
+	// Flags' bits 6-7 are the encoder's: the caller's are not written.
+	h.Flags |= 0xC0
+	if got := AppendHeader(nil, h); !bytes.Equal(got, want) {
+		t.Fatalf("AppendHeader with flags 0xC3 = % x, want % x", got, want)
+	}
+	h6 := Header{Flags: HeaderFlagPush, Cluster: 0x01020304, Sender: ap("[2001:db8::1]:258"), Incarnation: 1}
+	want6 := cat([]byte{0xC2, 0x80 | 2, 1, 2, 3, 4}, netip.MustParseAddr("2001:db8::1").AsSlice(), []byte{1, 2, 1})
+	if got := AppendHeader(nil, h6); !bytes.Equal(got, want6) {
+		t.Fatalf("AppendHeader v6 = % x, want % x", got, want6)
+	}
+	if HeaderLen(h6) != len(want6) || len(want6) != 25 {
+		t.Fatalf("HeaderLen v6 = %d, want %d", HeaderLen(h6), len(want6))
+	}
+	for _, tc := range []struct {
+		name string
+		m    Message
+		want []byte
+	}{
+		{"ping v4", Message{Type: TypePing, Seq: 0xABCD, Flags: PingFlagJoin | PingFlagDigest, Target: ap("10.0.0.2:1")},
+			[]byte{byte(TypePing), 9, 0xAB, 0xCD, 0x40 | 5, 10, 0, 0, 2, 0, 1}},
+		{"ping v4, flags 0xFF", Message{Type: TypePing, Seq: 0xABCD, Flags: 0xFF, Target: ap("10.0.0.2:1")},
+			[]byte{byte(TypePing), 9, 0xAB, 0xCD, 0x7F, 10, 0, 0, 2, 0, 1}},
+		{"ping v6", Message{Type: TypePing, Seq: 1, Flags: PingFlagWantSelf, Target: ap("[2001:db8::1]:258")},
+			cat([]byte{byte(TypePing), 21, 0, 1, 0x80 | 2}, netip.MustParseAddr("2001:db8::1").AsSlice(), []byte{1, 2})},
+		{"ping mapped target", Message{Type: TypePing, Seq: 1, Target: ap("[::ffff:10.0.0.2]:1")},
+			[]byte{byte(TypePing), 9, 0, 1, 0x40, 10, 0, 0, 2, 0, 1}},
+		{"ping no target", Message{Type: TypePing, Seq: 0xABCD, Flags: PingFlagJoin},
+			[]byte{byte(TypePing), 3, 0xAB, 0xCD, 1}},
+		{"ping no target, flags 0xC1", Message{Type: TypePing, Seq: 0xABCD, Flags: 0xC0 | PingFlagJoin},
+			[]byte{byte(TypePing), 3, 0xAB, 0xCD, 1}},
+		// Other addresses keep their family byte.
+		{"ping-req", Message{Type: TypePingReq, Seq: 2, Target: ap("10.0.0.2:1")},
+			[]byte{byte(TypePingReq), 9, 0, 2, 4, 10, 0, 0, 2, 0, 1}},
+	} {
+		if got := tc.m.AppendTo(nil); !bytes.Equal(got, tc.want) {
+			t.Errorf("%s = % x, want % x", tc.name, got, tc.want)
+		}
+		if n := tc.m.EncodedLen(); n != len(tc.want) {
+			t.Errorf("%s: EncodedLen %d, want %d", tc.name, n, len(tc.want))
+		}
 	}
 	ack := Message{Type: TypeAck, Seq: 0xABCD}
 	if got, want := ack.AppendTo(nil), []byte{byte(TypeAck), 2, 0xAB, 0xCD}; !bytes.Equal(got, want) {
@@ -843,21 +981,23 @@ func TestHeaderBytes(t *testing.T) {
 // packets from an IPv4 sender at a small incarnation.
 func TestPacketSizes(t *testing.T) {
 	h := Header{Cluster: ClusterID("prod"), Sender: v4a, Incarnation: 127}
-	if n := HeaderLen(h); n != 14 {
-		t.Fatalf("header is %d bytes, want 14", n)
+	if n := HeaderLen(h); n != 13 {
+		t.Fatalf("header is %d bytes, want 13", n)
 	}
-	ping := Message{Type: TypePing, Seq: 0xFFFF, Flags: 0xFF, Target: v4b}
-	if n := ping.EncodedLen(); n != 12 {
-		t.Fatalf("ping message is %d bytes, want 12", n)
+	ping := Message{Type: TypePing, Seq: 0xFFFF, Flags: 0x3F, Target: v4b}
+	if n := ping.EncodedLen(); n != 11 {
+		t.Fatalf("ping message is %d bytes, want 11", n)
 	}
 	for _, tc := range []struct {
 		name string
 		m    Message
 		want int
 	}{
-		{"ping", ping, 26},
-		{"ack", Message{Type: TypeAck, Seq: 0xFFFF}, 18},
-		{"nack", Message{Type: TypeNack, Seq: 1}, 18},
+		{"ping", ping, 24},
+		{"ack", Message{Type: TypeAck, Seq: 0xFFFF}, 17},
+		{"nack", Message{Type: TypeNack, Seq: 1}, 17},
+		{"ping without target", Message{Type: TypePing, Seq: 1, Flags: PingFlagJoin}, 18},
+		{"ping v6 target", Message{Type: TypePing, Seq: 1, Target: v6a}, 36},
 	} {
 		b := packet(h, tc.m)
 		if len(b) != tc.want {
@@ -870,8 +1010,23 @@ func TestPacketSizes(t *testing.T) {
 	}
 	// One more incarnation takes a second byte.
 	h.Incarnation = 128
-	if n := len(packet(h, ping)); n != 27 {
-		t.Fatalf("ping at incarnation 128 is %d bytes, want 27", n)
+	if n := len(packet(h, ping)); n != 25 {
+		t.Fatalf("ping at incarnation 128 is %d bytes, want 25", n)
+	}
+	// Smudge's usual incarnations (seconds since 2026) take 4 bytes.
+	for _, inc := range []uint32{1 << 21, 1<<28 - 1} {
+		h.Incarnation = inc
+		if n := len(packet(h, ping)); n != 27 {
+			t.Fatalf("ping at incarnation %d is %d bytes, want 27", inc, n)
+		}
+		if n := len(packet(h, Message{Type: TypeAck})); n != 20 {
+			t.Fatalf("ack at incarnation %d is %d bytes, want 20", inc, n)
+		}
+	}
+	// An IPv6 sender: 16 more bytes of IP.
+	h = Header{Cluster: ClusterID("prod"), Sender: v6a, Incarnation: 127}
+	if n := HeaderLen(h); n != 25 {
+		t.Fatalf("v6 header is %d bytes, want 25", n)
 	}
 }
 
@@ -896,33 +1051,106 @@ func TestUvarintLen(t *testing.T) {
 }
 
 func TestIgnoresUnknownHeaderFlags(t *testing.T) {
+	// Unknown bits among 0-5 are carried and ignored; bits 6-7 are the
+	// sender's family and never reach Flags.
 	b := packet(Header{Flags: 0xFE, Cluster: 1, Sender: v4a}, Message{Type: TypeAck, Seq: 3})
 	p := mustDecode(t, b)
-	if p.Flags != 0xFE || p.Flags&HeaderFlagSync != 0 {
+	if p.Flags != 0x3E || p.Flags&HeaderFlagSync != 0 {
 		t.Fatalf("Flags = %#x", p.Flags)
+	}
+	// The same for a ping's flags.
+	b = packet(testHdr, Message{Type: TypePing, Seq: 3, Flags: 0xF8, Target: v6a})
+	p = mustDecode(t, b)
+	if m := p.Messages[0]; m.Flags != 0x38 || m.Target != v6a {
+		t.Fatalf("ping Flags = %#x, Target %v", m.Flags, m.Target)
+	}
+}
+
+// TestFamilyBits checks the header's and a ping's flag bits 6-7, which
+// carry the sender's and the target's address family: whatever the caller
+// sets there is not written, and Decode never returns it.
+func TestFamilyBits(t *testing.T) {
+	addrs := []netip.AddrPort{v4a, v4b, v6a, v6b, mapped, ap("[fe80::1%eth0]:99")}
+	for _, sender := range addrs {
+		for f := 0; f < 256; f++ {
+			flags := uint8(f)
+			h := Header{Flags: flags, Cluster: 9, Sender: sender, Incarnation: 300}
+			clean := h
+			clean.Flags &^= 0xC0
+			enc := AppendHeader(nil, h)
+			if !bytes.Equal(enc, AppendHeader(nil, clean)) {
+				t.Fatalf("flags %#x, sender %v: encoded % x, without bits 6-7 % x", flags, sender, enc, AppendHeader(nil, clean))
+			}
+			if enc[1]&0xC0 != codeOf(sender) || enc[1]&0x3F != flags&0x3F {
+				t.Fatalf("flags %#x, sender %v: flags byte %#x", flags, sender, enc[1])
+			}
+			got, rest, err := DecodeHeader(enc)
+			if err != nil || len(rest) != 0 || got.Flags != flags&^0xC0 || got.Sender != canon(sender) {
+				t.Fatalf("flags %#x, sender %v: decoded %+v, %d left, %v", flags, sender, got, len(rest), err)
+			}
+		}
+	}
+	for _, target := range append(addrs, netip.AddrPort{}) {
+		for f := 0; f < 256; f++ {
+			flags := uint8(f)
+			m := Message{Type: TypePing, Seq: 0x1234, Flags: flags, Target: target}
+			clean := m
+			clean.Flags &^= 0xC0
+			enc := m.AppendTo(nil)
+			if !bytes.Equal(enc, clean.AppendTo(nil)) || m.EncodedLen() != clean.EncodedLen() {
+				t.Fatalf("flags %#x, target %v: encoded % x, without bits 6-7 % x", flags, target, enc, clean.AppendTo(nil))
+			}
+			// type, length, seq (2), flags
+			if enc[4]&0xC0 != codeOf(target) || enc[4]&0x3F != flags&0x3F {
+				t.Fatalf("flags %#x, target %v: flags byte %#x", flags, target, enc[4])
+			}
+			if body := addrBody(target); !bytes.Equal(enc[5:], body) {
+				t.Fatalf("target %v: % x after the flags, want % x", target, enc[5:], body)
+			}
+			got, err := decodeOne(cat(hdr(), enc))
+			if err != nil || got.Flags != flags&^0xC0 || got.Target != canon(target) {
+				t.Fatalf("flags %#x, target %v: decoded %s, %v", flags, target, fmtMsg(got), err)
+			}
+		}
+	}
+	// Digest flags keep all 8 bits: only the header's and a ping's flags
+	// carry a family.
+	p := mustDecode(t, packet(testHdr, Message{Type: TypeDigest, Flags: 0xC0}))
+	if p.Messages[0].Flags != 0xC0 {
+		t.Fatalf("digest flags %#x", p.Messages[0].Flags)
 	}
 }
 
 func TestDecodeNormalisesMappedIPv6(t *testing.T) {
 	m6 := cat([]byte{6}, netip.MustParseAddr("::ffff:10.9.8.7").AsSlice(), []byte{0x1f, 0x90})
+	// The sender and a ping's target have their family (code 2, IPv6) in
+	// the flags.
 	b := cat(
-		[]byte{0xC2, 0}, be32(1), m6, uv(3),
+		[]byte{0xC2, codeV6}, be32(1), m6[1:], uv(3),
 		rawMsg(TypeUpdate, cat([]byte{byte(StatusSuspect)}, uv(4), m6, m6)...),
 		rawMsg(TypePingReq, cat(be16(5), m6)...),
+		rawMsg(TypePing, rawPing(6, codeV6|PingFlagJoin, m6[1:])...),
 	)
 	p := mustDecode(t, b)
 	want := ap("10.9.8.7:8080")
-	if p.Sender != want || !p.Sender.Addr().Is4() {
-		t.Fatalf("sender %v, want %v", p.Sender, want)
+	if p.Sender != want || !p.Sender.Addr().Is4() || p.Flags != 0 {
+		t.Fatalf("sender %v, flags %#x, want %v", p.Sender, p.Flags, want)
 	}
-	u, pr := p.Messages[0], p.Messages[1]
-	if u.Subject != want || u.Source != want || pr.Target != want {
-		t.Fatalf("got %v %v %v, want %v", u.Subject, u.Source, pr.Target, want)
+	u, pr, pg := p.Messages[0], p.Messages[1], p.Messages[2]
+	if u.Subject != want || u.Source != want || pr.Target != want || pg.Target != want || !pg.Target.Addr().Is4() {
+		t.Fatalf("got %v %v %v %v, want %v", u.Subject, u.Source, pr.Target, pg.Target, want)
 	}
-	// Re-encoding is canonical: 12 bytes shorter per address.
+	if pg.Flags != PingFlagJoin {
+		t.Fatalf("ping flags %#x", pg.Flags)
+	}
+	// Re-encoding is canonical: 12 bytes shorter per address, and the
+	// family codes become IPv4's.
 	re := packet(p.Header, p.Messages...)
-	if len(re) != len(b)-4*12 {
-		t.Fatalf("re-encoded %d bytes, want %d", len(re), len(b)-4*12)
+	if len(re) != len(b)-5*12 {
+		t.Fatalf("re-encoded %d bytes, want %d", len(re), len(b)-5*12)
+	}
+	if re[1] != codeV4 {
+		t.Fatalf("re-encoded header flags %#x", re[1])
 	}
 }
 
@@ -1087,7 +1315,7 @@ func Example() {
 		fmt.Println(m.Type, m.Seq, m.Target, m.Status, m.Subject)
 	}
 	// Output:
-	// 10.0.0.1:7946 3 38 bytes
+	// 10.0.0.1:7946 3 36 bytes
 	// ping 17 10.0.0.2:7946 invalid invalid AddrPort
 	// update 0 invalid AddrPort suspect 10.0.0.3:7946
 }
