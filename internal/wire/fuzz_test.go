@@ -62,6 +62,51 @@ func checkDecodable(t *testing.T, m *Message, input []byte) {
 	if m.Type == TypePing && m.Flags&0xC0 != 0 {
 		t.Fatalf("ping flags %#x: bits 6-7 (the target's family) returned", m.Flags)
 	}
+	// A ping, an ack and a nack are their type byte and a body whose
+	// length the type (and a ping's family code) implies: no length field.
+	if !hasLen(m.Type) {
+		if n := 1 + impliedBody(m.Type, codeOf(m.Target)); m.EncodedLen() != n {
+			t.Fatalf("%v: EncodedLen %d, want %d (no length field)", m.Type, m.EncodedLen(), n)
+		}
+	}
+}
+
+// frames walks the messages after a header as the package doc describes
+// them, independently of Decode: a ping, ack or nack is its type and the
+// body its type implies, any other message its type, a uvarint length and
+// that many bytes. It returns the types of the known messages and the
+// number of unknown ones, or ok false when the bytes do not frame.
+func frames(rest []byte) (known []MsgType, unknown int, ok bool) {
+	for len(rest) > 0 {
+		t := MsgType(rest[0])
+		rest = rest[1:]
+		var n int
+		switch {
+		case t == TypePing:
+			if len(rest) < 3 {
+				return nil, 0, false
+			}
+			n = impliedBody(t, rest[2])
+		case !hasLen(t):
+			n = 2
+		default:
+			v, k := binary.Uvarint(rest)
+			if k <= 0 || v > MaxBodyLen {
+				return nil, 0, false
+			}
+			n, rest = int(v), rest[k:]
+		}
+		if len(rest) < n {
+			return nil, 0, false
+		}
+		rest = rest[n:]
+		if t >= TypePing && t <= TypeNack {
+			known = append(known, t)
+		} else {
+			unknown++
+		}
+	}
+	return known, unknown, true
 }
 
 func FuzzDecode(f *testing.F) {
@@ -100,10 +145,17 @@ func FuzzDecode(f *testing.F) {
 		if len(p.Messages) == 0 || len(p.Messages) > MaxMessages {
 			t.Fatalf("%d messages", len(p.Messages))
 		}
-		if minLen := HeaderLen(h) + minMsgLen*(len(p.Messages)+p.Skipped); len(data) < minLen {
-			t.Fatalf("%d bytes hold %d+%d messages", len(data), len(p.Messages), p.Skipped)
+		// The messages frame as the package doc says: pings, acks and
+		// nacks without a length field.
+		known, unknown, ok := frames(rest)
+		if !ok || unknown != p.Skipped || len(known) != len(p.Messages) {
+			t.Fatalf("decoded %d messages, %d skipped; framed %v: %v, %d unknown", len(p.Messages), p.Skipped, ok, known, unknown)
 		}
-		_ = rest
+		for i, typ := range known {
+			if p.Messages[i].Type != typ {
+				t.Fatalf("message %d: decoded %v, framed %v", i, p.Messages[i].Type, typ)
+			}
+		}
 
 		// Re-encode canonically and decode again.
 		re := AppendHeader(nil, p.Header)
@@ -120,9 +172,9 @@ func FuzzDecode(f *testing.F) {
 			}
 		}
 		// Canonical encoding never grows: mapped addresses shrink, skipped
-		// messages vanish.
-		if len(re) > len(data) {
-			t.Fatalf("re-encoded %d bytes from %d", len(re), len(data))
+		// messages (each at least a type byte and a length) vanish.
+		if len(re)+minMsgLen*p.Skipped > len(data) {
+			t.Fatalf("re-encoded %d bytes, and %d skipped, from %d", len(re), p.Skipped, len(data))
 		}
 		var q Packet
 		if err := q.Decode(re); err != nil {
@@ -280,10 +332,18 @@ func FuzzRoundTrip(f *testing.F) {
 			t.Fatalf("flags %#x, sender %v: header % x", hflags, h.Sender, buf)
 		}
 		if m.Type == TypePing {
+			// type, seq (2), flags: no length field
 			cm := m
 			cm.Flags &^= 0xC0
-			if enc := m.AppendTo(nil); !bytes.Equal(enc, cm.AppendTo(nil)) || len(enc) > 4 && enc[4] != cm.Flags|codeOf(m.Target) {
+			if enc := m.AppendTo(nil); !bytes.Equal(enc, cm.AppendTo(nil)) || len(enc) > 3 && enc[3] != cm.Flags|codeOf(m.Target) {
 				t.Fatalf("ping flags %#x, target %v: % x", flags, m.Target, enc)
+			}
+		}
+		// A ping, ack or nack: its type, then at once its seq; as many
+		// bytes as the type and a ping's family code imply.
+		if enc := m.AppendTo(nil); !hasLen(m.Type) && len(enc) > 0 {
+			if !bytes.Equal(enc[:3], cat([]byte{byte(m.Type)}, be16(m.Seq))) || len(enc) != 1+impliedBody(m.Type, codeOf(m.Target)) {
+				t.Fatalf("%v: % x", m.Type, enc)
 			}
 		}
 		for range n {

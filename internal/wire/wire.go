@@ -21,8 +21,8 @@
 // Version 1 (smudge before 2026-12-07) started with the two bytes 'S' 'W'
 // and the version byte 1, had an 8-byte cluster hash and fixed 4-byte
 // incarnations and sequence numbers; a version 2 decoder reports its packets
-// as ErrVersion. With an IPv4 sender and target, a version 2 ping is 24
-// bytes and an ack 17 at an incarnation under 128, 27 and 20 at smudge's
+// as ErrVersion. With an IPv4 sender and target, a version 2 ping is 23
+// bytes and an ack 16 at an incarnation under 128, 26 and 19 at smudge's
 // usual incarnations (seconds since 2026; 4 bytes until 2034); version 1's
 // were 38 and 30.
 //
@@ -36,12 +36,15 @@
 // address present in a packet must be usable as a member's identity: not
 // unspecified (0.0.0.0, ::) and not port 0.
 //
-// Message: type (1 byte), body length (uvarint, at most MaxBodyLen), body. Unknown types are
+// Message: type (1 byte), body length (uvarint, at most MaxBodyLen), body.
+// A ping, an ack and a nack, the messages of every probe, have no length
+// field: their type (and a ping's flags) say how long they are. Unknown types are
 // skipped by length, so newer senders can add message types. A known type
 // whose body does not parse exactly (too short, trailing bytes, bad address or
 // status) makes the whole packet invalid.
 //
-// Bodies (big endian, after the type and length):
+// Bodies (big endian, after the type, and the length but for a ping, an ack
+// and a nack):
 //
 //	ping       seq (2), flags (1: PingFlag* bits 0-5; bits 6-7 the target's
 //	           family: 0 none, 1 IPv4, 2 IPv6), the target address without
@@ -210,7 +213,8 @@ var (
 	// ErrVarint: a uvarint field is cut short, longer than the shortest
 	// encoding of its value, or beyond the field's range.
 	ErrVarint = errors.New("wire: malformed uvarint")
-	// ErrMalformed: a message body is too short or has trailing bytes.
+	// ErrMalformed: a length-prefixed message body is too short or has
+	// trailing bytes, or a field in a body is invalid.
 	ErrMalformed = errors.New("wire: malformed message body")
 	// ErrNoMessages: the packet has no message of a known type.
 	ErrNoMessages = errors.New("wire: packet has no messages")
@@ -651,7 +655,34 @@ func (m *Message) EncodedLen() int {
 		return 0
 	}
 	n := m.bodyLen()
+	if impliedLen(m.Type) {
+		return 1 + n
+	}
 	return msgOverhead(n) + n
+}
+
+// impliedLen reports whether messages of type t go without a length field:
+// a ping, an ack and a nack, the messages of every probe, whose bodies'
+// lengths follow from their type (and, for a ping, from the target's
+// family in its flags). Every other type, unknown ones included, has one.
+func impliedLen(t MsgType) bool { return t == TypePing || t == TypeAck || t == TypeNack }
+
+// impliedBodyLen is the body length of a message of type t (impliedLen)
+// whose body starts b, or -1 when b is too short to tell.
+func impliedBodyLen(t MsgType, b []byte) int {
+	if t != TypePing {
+		return 2
+	}
+	if len(b) < 3 {
+		return -1
+	}
+	switch b[2] >> 6 {
+	case 1:
+		return 3 + 6
+	case 2:
+		return 3 + 18
+	}
+	return 3 // no target, or the invalid code 3 (ErrAddress)
 }
 
 // bodyLen is the encoded length of the body of m, which Validate accepts.
@@ -695,7 +726,9 @@ func (m *Message) AppendTo(dst []byte) []byte {
 		return dst
 	}
 	dst = append(dst, byte(m.Type))
-	dst = binary.AppendUvarint(dst, uint64(m.bodyLen()))
+	if !impliedLen(m.Type) {
+		dst = binary.AppendUvarint(dst, uint64(m.bodyLen()))
+	}
 	switch m.Type {
 	case TypePing:
 		dst = binary.BigEndian.AppendUint16(dst, m.Seq)
@@ -788,14 +821,24 @@ func (p *Packet) Decode(b []byte) error {
 	}
 	for len(rest) > 0 {
 		t := MsgType(rest[0])
-		n, after, err := readUvarint(rest[1:], MaxBodyLen)
-		switch {
-		case err != nil && cutUvarint(rest[1:]):
-			return p.fail(ErrTruncated)
-		case err != nil:
-			return p.fail(err)
-		case len(after) < int(n):
-			return p.fail(ErrTruncated)
+		var after []byte
+		var n int
+		if impliedLen(t) {
+			after = rest[1:]
+			if n = impliedBodyLen(t, after); n < 0 || len(after) < n {
+				return p.fail(ErrTruncated)
+			}
+		} else {
+			v, a, err := readUvarint(rest[1:], MaxBodyLen)
+			switch {
+			case err != nil && cutUvarint(rest[1:]):
+				return p.fail(ErrTruncated)
+			case err != nil:
+				return p.fail(err)
+			case len(a) < int(v):
+				return p.fail(ErrTruncated)
+			}
+			after, n = a, int(v)
 		}
 		// The body's capacity ends with it, so appending to a Payload
 		// cannot overwrite the next message.
