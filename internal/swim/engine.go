@@ -153,6 +153,7 @@ type Stats struct {
 	ChecksRequested        uint64 // suspicions pushed to members for them to probe the suspect
 	ChecksRun              uint64 // probes started here at another's request
 	VerdictProbes          uint64 // last probes started at once on another's DEAD verdict
+	LoneRechecks           uint64 // checks of this node's lone suspicions when its health recovered (recheckLoneSuspicions)
 	PendingTimers          int    // timers in the heap, cancelled ones included
 	CurrentProbeTimeout    time.Duration
 	CurrentEmitLimit       int
@@ -1711,7 +1712,11 @@ func (e *Engine) handleAck(now time.Time, seq uint16, sender *member, from netip
 		return
 	}
 	if !done.join && !done.reprobe && !done.confirm && !done.check {
+		was := e.health
 		e.adjustHealth(-1) // this node's own round of probes only, as failures
+		if was > 0 && e.health == 0 {
+			e.recheckLoneSuspicions(now)
+		}
 	}
 	if m := done.target; done.confirm && m != nil && !m.removed && m.status == StatusSuspect && m.gen == done.gen {
 		// It answered without refuting (its refutation is on its way, or

@@ -209,6 +209,27 @@ func (e *Engine) deferLoneSuspicion(now time.Time, m *member) bool {
 	return true
 }
 
+// recheckLoneSuspicions checks again, when this node's local health has
+// just recovered, each suspicion it raised alone: its ping carries the
+// suspicion (and its failure changes nothing, this node being the accuser
+// already). A suspicion raised while this node was cut off or starved
+// reached nobody, its gossip spent meanwhile, so the suspect could not
+// refute it; deferLoneSuspicion may keep it for many periods, and this
+// node's next probe of the suspect can be a whole round away. Left so, it
+// would come due long after the trouble ended, maybe during the next one,
+// and a last probe failing then would declare a live member DEAD.
+func (e *Engine) recheckLoneSuspicions(now time.Time) {
+	for _, m := range e.order { // not the map: the engine is deterministic
+		if m.status != StatusSuspect || m.removed {
+			continue
+		}
+		if s := e.suspicions[m]; s != nil && s.n <= 1 && !s.verdict && s.accusers[0] == e.cfg.Self {
+			e.runCheck(now, m)
+			e.stats.LoneRechecks++
+		}
+	}
+}
+
 // suspicionDue reports whether t, a timerSuspect of a member suspected
 // here, is the suspicion's current deadline (earlier ones were replaced as
 // confirmations shortened it).

@@ -283,3 +283,64 @@ func TestEveryRelayNackingEndsALastProbeOnAVerdict(t *testing.T) {
 	assert.Equal(t, swim.StatusDead, m.Status)
 	assert.Equal(t, T, r.now.Sub(start))
 }
+
+// A node cut off from everyone raises suspicions that reach nobody, the
+// suspects included, and waits on them alone (its health is raised). Once
+// the cut is over and its health is back to zero, it tells each suspect at
+// once, with a check whose ping carries the suspicion, instead of leaving
+// the suspicion standing until its next probe of that member, a round away,
+// or until it runs out, maybe during the next cut.
+func TestRecoveredNodeTellsItsLoneSuspectsAtOnce(t *testing.T) {
+	r := newRig(t)
+	r.addPeers(40)
+	r.run(30 * time.Second)
+	for i := range 40 {
+		r.silent[peer(i)] = true
+	}
+	failProbe(t, r, nil) // its probe and the relays asked go unanswered
+	r.run(time.Second)
+	require.Positive(t, r.e.Stats().LocalHealth)
+	own := map[netip.AddrPort]bool{}
+	for _, m := range r.e.Members() {
+		if m.Status == swim.StatusSuspect && m.Source == rigSelf {
+			own[m.Addr] = true
+		}
+	}
+	require.NotEmpty(t, own)
+
+	for i := range 40 {
+		r.silent[peer(i)] = false
+	}
+	var recovered time.Time
+	from := len(r.sent)
+	for i := 0; i < 20000 && recovered.IsZero(); i++ {
+		from = len(r.sent)
+		r.run(5 * time.Millisecond)
+		if r.e.Stats().LocalHealth == 0 {
+			recovered = r.now
+		}
+	}
+	require.False(t, recovered.IsZero(), "health back to zero")
+	for _, m := range r.e.Members() { // suspicions raised while it recovered
+		if m.Status == swim.StatusSuspect && m.Source == rigSelf {
+			own[m.Addr] = true
+		}
+	}
+	assert.Equal(t, uint64(len(own)), r.e.Stats().LoneRechecks)
+	// In the step where its health came back to zero, each suspect was
+	// pinged with its suspicion.
+	told := map[netip.AddrPort]bool{}
+	for _, p := range r.sent[from:] {
+		var dec wire.Packet
+		require.NoError(t, dec.Decode(p.Data))
+		if dec.Messages[0].Type != wire.TypePing || !own[p.To] {
+			continue
+		}
+		for _, m := range dec.Messages[1:] {
+			if m.Type == wire.TypeUpdate && m.Subject == p.To && m.Status == wire.StatusSuspect {
+				told[p.To] = true
+			}
+		}
+	}
+	assert.Equal(t, own, told)
+}
