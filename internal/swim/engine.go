@@ -326,7 +326,7 @@ type Engine struct {
 	probes      map[uint16]*probe
 	freeProbes  []*probe  // for reuse (see dropProbe)
 	picked      []*member // pickRandom's result, reused
-	seq         uint16    // the last sequence number given out (see nextSeq)
+	seq         uint16    // the last sequence number given out (see track)
 	serial      uint32    // the last probe serial given out
 	timers      timerHeap
 	rtt         *rttHistory
