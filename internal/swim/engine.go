@@ -275,9 +275,11 @@ type probe struct {
 	relay     bool // on behalf of requester
 	requester netip.AddrPort
 	reqSeq    uint16
-	join      bool   // a join ping to a seed: no member yet
-	nacksWant uint8  // relays asked in the indirect phase that send nacks
-	nacks     uint8  // nacks received from them
+	join      bool  // a join ping to a seed: no member yet
+	nacksWant uint8 // relays asked in the indirect phase that send nacks (at most maxNackRelays)
+	nacks     uint8 // nacks received from them
+	nacked    uint8 // which of relays have nacked (bit i: relays[i])
+	relays    [maxNackRelays]netip.AddrPort
 	announce  bool   // a multicast announcement: any number of acks until it times out
 	confirm   bool   // the last probe of a suspect whose suspicion ran out
 	check     bool   // a suspicion check (runCheck) asked by an accuser
@@ -1384,7 +1386,8 @@ func (e *Engine) probeIndirect(now time.Time, p *probe, m *member) {
 		req := wire.Message{Type: wire.TypePingReq, Seq: p.seq, Target: m.addr}
 		b = req.AppendTo(b)
 		e.emit(r.addr, e.piggyback(b, now, r.addr))
-		if !e.cfg.NoNacks {
+		if !e.cfg.NoNacks && p.nacksWant < maxNackRelays {
+			p.relays[p.nacksWant] = r.addr
 			p.nacksWant++
 		}
 	}
@@ -1562,7 +1565,7 @@ func (e *Engine) Receive(now time.Time, from netip.AddrPort, data []byte) {
 		case wire.TypeAck:
 			e.handleAck(now, m.Seq, sender, from)
 		case wire.TypeNack:
-			e.handleNack(now, m.Seq)
+			e.handleNack(now, m.Seq, h.Sender)
 		case wire.TypePingReq:
 			e.relayPing(now, reply, m)
 		}

@@ -3,6 +3,7 @@ package swim
 import (
 	"math"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/seed-c7906467/smudge/internal/wire"
@@ -44,6 +45,10 @@ import (
 //   - Buddy system: every ping to a member suspected here, and every answer
 //     to it, carries the suspicion, so that the member refutes at once,
 //     whether or not the suspicion is still being gossiped (see tellsState).
+
+// maxNackRelays bounds the relays whose nacks a probe waits for (their
+// addresses are kept in the probe).
+const maxNackRelays = 8
 
 // Defaults for Lifeguard.
 const (
@@ -299,12 +304,23 @@ func (e *Engine) suspicionEnd(s *suspicion) time.Time {
 // at this node's own suspicion timeout ends no sooner than the suspicion
 // would have (its full timeout, as confirmations have shortened it): the
 // suspect gets all of that time to refute.
-func (e *Engine) handleNack(now time.Time, seq uint16) {
+//
+// Only a relay this probe asked counts, and only once: a nack from anyone
+// else (a forged one, or a late one for an earlier probe with the same
+// sequence number), or a second from the same relay, is counted in
+// UnexpectedNacks and changes nothing. A probe waits for the nacks of the
+// first maxNackRelays relays it asks.
+func (e *Engine) handleNack(now time.Time, seq uint16, from netip.AddrPort) {
 	p := e.probes[seq]
-	if p == nil || p.relay || !p.indirect || p.nacks >= p.nacksWant {
+	i := -1
+	if p != nil && !p.relay && p.indirect {
+		i = slices.Index(p.relays[:p.nacksWant], from)
+	}
+	if i < 0 || p.nacked&(1<<i) != 0 {
 		e.stats.UnexpectedNacks++
 		return
 	}
+	p.nacked |= 1 << i
 	p.nacks++
 	e.stats.NacksReceived++
 	if p.nacks < p.nacksWant {

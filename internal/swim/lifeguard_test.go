@@ -2,6 +2,7 @@ package swim_test
 
 import (
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -50,16 +51,18 @@ func TestRelayNacksWhenItsPingGoesUnanswered(t *testing.T) {
 	}
 }
 
-// failProbe runs r until its probe of peer(0), silent, has failed, and
-// returns the seq of that probe's ping-reqs.
-func failProbe(t *testing.T, r *rig, nack func(seq uint16)) {
+// failProbe runs r until its probe of peer(0), silent, has failed, calling
+// nack (if set) with the seq and the relay of each ping-req it sends.
+func failProbe(t *testing.T, r *rig, nack func(seq uint16, relay netip.AddrPort)) {
 	failed := r.e.Stats().ProbesFailed
 	for i := 0; i < 400 && r.e.Stats().ProbesFailed == failed; i++ {
 		from := len(r.sent)
 		r.run(10 * time.Millisecond)
-		for _, m := range r.sentMessages(from) {
-			if m.Type == wire.TypePingReq && nack != nil {
-				nack(m.Seq)
+		for _, p := range r.sent[from:] {
+			var dec wire.Packet
+			require.NoError(t, dec.Decode(p.Data))
+			if m := dec.Messages[0]; m.Type == wire.TypePingReq && nack != nil {
+				nack(m.Seq, p.To)
 			}
 		}
 	}
@@ -94,15 +97,45 @@ func TestNackedFailureDoesNotBlameThisNode(t *testing.T) {
 	r.run(30 * time.Second)
 	r.silent[peer(0)] = true
 	// Every relay answers with a nack: the target is the problem.
-	failProbe(t, r, func(seq uint16) {
-		for i := 1; i <= 3; i++ {
-			r.receive(peer(i), 1, wire.Message{Type: wire.TypeNack, Seq: seq})
-		}
+	failProbe(t, r, func(seq uint16, relay netip.AddrPort) {
+		r.receive(relay, 1, wire.Message{Type: wire.TypeNack, Seq: seq})
 	})
 	st := r.e.Stats()
 	assert.Zero(t, st.LocalHealth)
 	assert.Equal(t, uint64(3), st.NacksReceived)
-	assert.Positive(t, st.UnexpectedNacks, "the nacks of relays not asked are not counted")
+	assert.Zero(t, st.UnexpectedNacks)
+}
+
+// Only the relays a probe asked count, each once. Here one relay of three
+// nacks three times and a member not asked nacks too: as many nacks as
+// relays, but the indirect phase runs its full two timeouts, and the two
+// nacks missed raise this node's health.
+func TestOnlyTheRelaysAskedCountOnce(t *testing.T) {
+	r := newRig(t)
+	r.addPeers(6)
+	r.run(30 * time.Second)
+	r.silent[peer(0)] = true
+	var relays []netip.AddrPort
+	failProbe(t, r, func(seq uint16, relay netip.AddrPort) {
+		if relays = append(relays, relay); len(relays) < 3 {
+			return // the three ping-reqs go out together
+		}
+		for range 3 {
+			r.receive(relays[0], 1, wire.Message{Type: wire.TypeNack, Seq: seq})
+		}
+		for i := 1; i < 6; i++ { // a member not asked: forged, or late
+			if !slices.Contains(relays, peer(i)) {
+				r.receive(peer(i), 1, wire.Message{Type: wire.TypeNack, Seq: seq})
+				break
+			}
+		}
+	})
+	require.Len(t, relays, 3)
+	st := r.e.Stats()
+	assert.Equal(t, uint64(1), st.NacksReceived)
+	assert.Equal(t, uint64(3), st.UnexpectedNacks)
+	assert.Zero(t, st.ProbesEndedByNacks)
+	assert.Equal(t, 2, st.LocalHealth)
 }
 
 func TestWithoutNacksAnyFailedProbeRaisesTheScore(t *testing.T) {
