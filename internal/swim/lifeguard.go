@@ -311,7 +311,7 @@ func (e *Engine) suspicionEnd(s *suspicion) time.Time {
 // UnexpectedNacks and changes nothing. A probe waits for the nacks of the
 // first maxNackRelays relays it asks.
 func (e *Engine) handleNack(now time.Time, seq uint16, from netip.AddrPort) {
-	p := e.probes[seq]
+	p := e.probes[uint32(seq)]
 	i := -1
 	if p != nil && !p.relay && p.indirect {
 		i = slices.Index(p.relays[:p.nacksWant], from)

@@ -68,7 +68,7 @@ func (e *Engine) schedule(t timer) {
 func (e *Engine) timerLive(t *timer) bool {
 	switch t.kind {
 	case timerProbe:
-		p := e.probes[uint16(t.seq)]
+		p := e.probes[t.seq]
 		return p != nil && p.serial == t.gen
 	case timerJoin:
 		return t.seq == e.joinGen
