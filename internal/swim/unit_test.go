@@ -82,7 +82,7 @@ func TestBadPacketsAreDroppedAndCounted(t *testing.T) {
 	misdirected := r.header(peer(0), 1)
 	misdirected = (&wire.Message{Type: wire.TypePing, Seq: 1, Target: peer(5)}).AppendTo(misdirected)
 	r.e.Receive(r.now, peer(0), misdirected)
-	// A wire version 1 ping (smudge before 2026-12-07), and a packet of a
+	// A wire version 1 ping (smudge before 2026-12-06), and a packet of a
 	// version to come: counted apart from garbage.
 	v1 := []byte("SW\x01\x00" + "7^F\x8c\xe5\xb1\x11D" + "\x04\n\x00\x00\x01'\x0f" + "\x00\x00\x00\x03" +
 		"\x01\x00\x0c" + "\x00\x00\x03\xe9\x00" + "\x04\n\x00\x00\x02'\x0f")

@@ -18,7 +18,7 @@
 //	                  without its family byte
 //	incarn.  uvarint  the sender's incarnation number (1-5 bytes)
 //
-// Version 1 (smudge before 2026-12-07) started with the two bytes 'S' 'W'
+// Version 1 (smudge before 2026-12-06) started with the two bytes 'S' 'W'
 // and the version byte 1, had an 8-byte cluster hash and fixed 4-byte
 // incarnations and sequence numbers; a version 2 decoder reports its packets
 // as ErrVersion. With an IPv4 sender and target, a version 2 ping is 23
@@ -201,7 +201,7 @@ var (
 	// version.
 	ErrMagic = errors.New("wire: bad magic")
 	// ErrVersion: the packet is a smudge packet of another version than
-	// Version (version 1 is smudge's format before 2026-12-07).
+	// Version (version 1 is smudge's format before 2026-12-06).
 	ErrVersion = errors.New("wire: unsupported version")
 	// ErrAddress: an address in a message has an unknown family, is
 	// truncated, is unspecified or has port 0, or is missing (family 0)
