@@ -2,7 +2,9 @@ package smudge
 
 import (
 	"context"
+	"errors"
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"github.com/seed-c7906467/smudge/internal/swim"
@@ -42,13 +44,19 @@ func (c *Cluster) startPushPulls(e *swim.Engine) {
 	}
 	for _, to := range c.ppTargets {
 		if !s.acquirePushPull(c.cfg.Limits.MaxConcurrentPushPulls) {
-			s.ppFailed.Add(1)
+			s.pushPullFailed(&s.ppSkipped)
 			s.wg.Done()
 			continue
 		}
 		state := e.AppendState(nil)
 		go c.pushPull(to, state)
 	}
+}
+
+// pushPullFailed counts a failed sync, in the total and under its reason.
+func (s *streamLayer) pushPullFailed(why *atomic.Uint64) {
+	why.Add(1)
+	s.ppFailed.Add(1)
 }
 
 // acquirePushPull takes a slot of the concurrent syncs, if one is free.
@@ -75,14 +83,21 @@ func (c *Cluster) pushPull(to netip.AddrPort, state []byte) {
 		}
 	}()
 	status, body, err := c.roundTripBody(ctx, to, requestPushPull, state, maxStateFrame)
-	if err != nil || status != statusOK {
-		s.ppFailed.Add(1)
-		c.log.logf(LogDebug, "smudge: push-pull with %v: status %d, %v", to, status, err)
+	switch {
+	case err != nil:
+		s.pushPullFailed(&s.ppUnreachable)
+		c.log.logf(LogDebug, "smudge: push-pull with %v: %v", to, err)
+		return
+	case status != statusOK:
+		s.pushPullFailed(&s.ppRefused)
+		c.log.logf(LogDebug, "smudge: push-pull with %v: refused (status %d)", to, status)
 		return
 	}
 	err = c.do(func(now time.Time, e *swim.Engine) error { return e.MergeState(now, to, body) })
 	if err != nil {
-		s.ppFailed.Add(1)
+		if errors.Is(err, swim.ErrBadState) { // not a shutdown meanwhile
+			s.pushPullFailed(&s.ppBadState)
+		}
 		c.log.logf(LogDebug, "smudge: push-pull with %v: %v", to, err)
 		return
 	}
@@ -106,8 +121,10 @@ func (c *Cluster) servePushPull(req request) (byte, []byte) {
 		return nil
 	})
 	if err != nil {
-		s.ppFailed.Add(1)
-		s.malformed.Add(1)
+		if errors.Is(err, swim.ErrBadState) { // not a shutdown meanwhile
+			s.pushPullFailed(&s.ppBadState)
+			s.malformed.Add(1)
+		}
 		c.log.logf(LogDebug, "smudge: push-pull from %v: %v", req.from, err)
 		return statusNoTaker, nil
 	}

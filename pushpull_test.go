@@ -2,11 +2,15 @@ package smudge
 
 import (
 	"context"
+	"net"
+	"net/netip"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/seed-c7906467/smudge/internal/swim"
 )
 
 // Two nodes on loopback, the second joining through the first, sync their
@@ -55,6 +59,52 @@ func TestPushPullBadStateIsRefused(t *testing.T) {
 		s := a.Stats()
 		return s.Streams.PushPullsFailed == 1 && s.DroppedBadState == 1
 	})
+	assert.Equal(t, uint64(1), a.Stats().Streams.PushPullsBadState)
+}
+
+// A sync this node starts that fails is counted once in PushPullsFailed,
+// and once under its reason: nobody listening (unreachable), a member
+// with every sync slot taken (refused), or every slot taken here (skipped).
+func TestPushPullFailuresAreCountedByReason(t *testing.T) {
+	a, b, _ := streamPair(t, nil)
+	start := func(to netip.AddrPort) {
+		s := &b.streams
+		require.True(t, s.acquirePushPull(b.cfg.Limits.MaxConcurrentPushPulls))
+		s.wg.Add(1)
+		var state []byte
+		require.NoError(t, b.do(func(_ time.Time, e *swim.Engine) error { state = e.AppendState(nil); return nil }))
+		b.pushPull(to, state)
+	}
+
+	// Nobody listens there: a port just freed.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	dead := netip.MustParseAddrPort(l.Addr().String())
+	require.NoError(t, l.Close())
+	start(dead)
+
+	// a has every sync slot taken: it answers busy.
+	a.streams.ppRunning.Store(int64(a.cfg.Limits.MaxConcurrentPushPulls))
+	start(a.LocalAddr())
+	a.streams.ppRunning.Store(0)
+
+	// b has every sync slot taken: the engine's target is dropped.
+	b.streams.ppRunning.Store(int64(b.cfg.Limits.MaxConcurrentPushPulls))
+	require.NoError(t, b.do(func(now time.Time, e *swim.Engine) error {
+		e.Join(now, a.LocalAddr()) // queues a sync with a
+		b.startPushPulls(e)
+		return nil
+	}))
+	b.streams.ppRunning.Store(0)
+
+	st := b.Stats().Streams
+	assert.Equal(t, uint64(1), st.PushPullsUnreachable)
+	assert.Equal(t, uint64(1), st.PushPullsRefused)
+	assert.Equal(t, uint64(1), st.PushPullsSkipped)
+	assert.Zero(t, st.PushPullsBadState)
+	assert.Equal(t, uint64(3), st.PushPullsFailed)
+	assert.Zero(t, st.PushPullsOut)
+	assert.Equal(t, uint64(1), a.Stats().Streams.PushPullsBusy)
 }
 
 func TestPushPullIntervalFromEnv(t *testing.T) {

@@ -116,8 +116,13 @@ type StreamStats struct {
 	// Push-pull state syncs (pushpull.go), which are streams too.
 	PushPullsIn     uint64 // syncs served: the member's state merged, this node's sent back
 	PushPullsOut    uint64 // syncs this node started that completed (both states merged)
-	PushPullsFailed uint64 // syncs that failed either way: connect, timeout, a bad state, busy, or the limit of syncs running here
-	PushPullsBusy   uint64 // syncs answered busy here: Limits.MaxConcurrentPushPulls were running
+	PushPullsFailed uint64 // syncs that failed either way: the sum of the four below (one cut short by Shutdown is not counted)
+	// Why they failed:
+	PushPullsUnreachable uint64 // started here: connecting, writing, reading or the timeout failed
+	PushPullsRefused     uint64 // started here: the member answered busy, or refused this node's state
+	PushPullsSkipped     uint64 // started here: not run, Limits.MaxConcurrentPushPulls were running here
+	PushPullsBadState    uint64 // a state that did not merge (corrupt, oversized, another cluster's): the member's answer, or a request served here
+	PushPullsBusy        uint64 // syncs answered busy here: Limits.MaxConcurrentPushPulls were running
 }
 
 // streamLayer is the Cluster's stream state: the TCP listener, the
@@ -141,6 +146,7 @@ type streamLayer struct {
 	busy, noTaker, acceptErrors, sent, sendErrors       atomic.Uint64
 	publishQueueDrops, persistErrors, publishInputDrops atomic.Uint64
 	ppIn, ppOut, ppFailed, ppBusy                       atomic.Uint64
+	ppUnreachable, ppRefused, ppSkipped, ppBadState     atomic.Uint64
 	ppRunning                                           atomic.Int64 // push-pulls being served or run
 }
 
@@ -779,24 +785,28 @@ func (c *Cluster) streamsReady() error {
 // stats returns the stream counters.
 func (s *streamLayer) stats() StreamStats {
 	return StreamStats{
-		Accepted:           s.accepted.Load(),
-		Refused:            s.refused.Load(),
-		Handled:            s.handled.Load(),
-		DroppedMalformed:   s.malformed.Load(),
-		DroppedOversize:    s.oversize.Load(),
-		DroppedTimeout:     s.timeouts.Load(),
-		DroppedPlaintext:   s.plaintext.Load(),
-		DroppedSealed:      s.sealed.Load(),
-		DroppedUnauthentic: s.unauthentic.Load(),
-		ReadErrors:         s.readErrors.Load(),
-		Busy:               s.busy.Load(),
-		NoTaker:            s.noTaker.Load(),
-		AcceptErrors:       s.acceptErrors.Load(),
-		Sent:               s.sent.Load(),
-		SendErrors:         s.sendErrors.Load(),
-		PushPullsIn:        s.ppIn.Load(),
-		PushPullsOut:       s.ppOut.Load(),
-		PushPullsFailed:    s.ppFailed.Load(),
-		PushPullsBusy:      s.ppBusy.Load(),
+		Accepted:             s.accepted.Load(),
+		Refused:              s.refused.Load(),
+		Handled:              s.handled.Load(),
+		DroppedMalformed:     s.malformed.Load(),
+		DroppedOversize:      s.oversize.Load(),
+		DroppedTimeout:       s.timeouts.Load(),
+		DroppedPlaintext:     s.plaintext.Load(),
+		DroppedSealed:        s.sealed.Load(),
+		DroppedUnauthentic:   s.unauthentic.Load(),
+		ReadErrors:           s.readErrors.Load(),
+		Busy:                 s.busy.Load(),
+		NoTaker:              s.noTaker.Load(),
+		AcceptErrors:         s.acceptErrors.Load(),
+		Sent:                 s.sent.Load(),
+		SendErrors:           s.sendErrors.Load(),
+		PushPullsIn:          s.ppIn.Load(),
+		PushPullsOut:         s.ppOut.Load(),
+		PushPullsFailed:      s.ppFailed.Load(),
+		PushPullsUnreachable: s.ppUnreachable.Load(),
+		PushPullsRefused:     s.ppRefused.Load(),
+		PushPullsSkipped:     s.ppSkipped.Load(),
+		PushPullsBadState:    s.ppBadState.Load(),
+		PushPullsBusy:        s.ppBusy.Load(),
 	}
 }
