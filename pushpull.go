@@ -16,7 +16,8 @@ import (
 // merges it and answers with its own state, which the loop merges. At most
 // Limits.MaxConcurrentPushPulls syncs run at once here, served and
 // started together; past it requests are answered busy and targets are
-// dropped (the next interval picks another). A failed sync is not retried.
+// dropped (the next interval picks another). A failed sync is not retried,
+// but for the one after Join, which goes on to the next seed.
 // Nodes older than push-pull count the request as malformed and close the
 // stream: the sync fails and nothing else happens.
 
@@ -44,7 +45,7 @@ func (c *Cluster) startPushPulls(e *swim.Engine) {
 	}
 	for _, to := range c.ppTargets {
 		if !s.acquirePushPull(c.cfg.Limits.MaxConcurrentPushPulls) {
-			s.pushPullFailed(&s.ppSkipped)
+			s.pushPullFailed(&s.ppNoSlot)
 			s.wg.Done()
 			continue
 		}
@@ -87,21 +88,33 @@ func (c *Cluster) pushPull(to netip.AddrPort, state []byte) {
 	case err != nil:
 		s.pushPullFailed(&s.ppUnreachable)
 		c.log.logf(LogDebug, "smudge: push-pull with %v: %v", to, err)
+		c.pushPullFailed(to)
 		return
 	case status != statusOK:
 		s.pushPullFailed(&s.ppRefused)
 		c.log.logf(LogDebug, "smudge: push-pull with %v: refused (status %d)", to, status)
+		c.pushPullFailed(to)
 		return
 	}
 	err = c.do(func(now time.Time, e *swim.Engine) error { return e.MergeState(now, to, body) })
 	if err != nil {
 		if errors.Is(err, swim.ErrBadState) { // not a shutdown meanwhile
 			s.pushPullFailed(&s.ppBadState)
+			c.pushPullFailed(to)
 		}
 		c.log.logf(LogDebug, "smudge: push-pull with %v: %v", to, err)
 		return
 	}
 	s.ppOut.Add(1)
+}
+
+// pushPullFailed tells the engine that the sync with to failed, so that
+// the one after Join is tried with the next seed.
+func (c *Cluster) pushPullFailed(to netip.AddrPort) {
+	c.do(func(_ time.Time, e *swim.Engine) error { // fails only if stopped
+		e.PushPullFailed(to)
+		return nil
+	})
 }
 
 // servePushPull merges a member's state and returns this node's.

@@ -100,11 +100,39 @@ func TestPushPullFailuresAreCountedByReason(t *testing.T) {
 	st := b.Stats().Streams
 	assert.Equal(t, uint64(1), st.PushPullsUnreachable)
 	assert.Equal(t, uint64(1), st.PushPullsRefused)
-	assert.Equal(t, uint64(1), st.PushPullsSkipped)
+	assert.Equal(t, uint64(1), st.PushPullsNoSlot)
 	assert.Zero(t, st.PushPullsBadState)
 	assert.Equal(t, uint64(3), st.PushPullsFailed)
 	assert.Zero(t, st.PushPullsOut)
 	assert.Equal(t, uint64(1), a.Stats().Streams.PushPullsBusy)
+}
+
+// A node whose first initial host is down syncs with the second right
+// after joining, not an interval later.
+func TestJoinSyncGoesOnToTheNextInitialHost(t *testing.T) {
+	a, err := New(udpConfig(t))
+	require.NoError(t, err)
+	require.NoError(t, a.Start(context.Background()))
+	t.Cleanup(func() { a.Shutdown() })
+	l, err := net.Listen("tcp", "127.0.0.1:0") // a port just freed: nobody there
+	require.NoError(t, err)
+	dead := l.Addr().String()
+	require.NoError(t, l.Close())
+
+	cfg := udpConfig(t, dead, a.LocalAddr().String())
+	cfg.PushPullInterval = time.Hour
+	b, err := New(cfg)
+	require.NoError(t, err)
+	require.NoError(t, b.Start(context.Background()))
+	t.Cleanup(func() { b.Shutdown() })
+	waitFor(t, 10*time.Second, "a sync with the second initial host", func() bool {
+		return b.Stats().Streams.PushPullsOut == 1
+	})
+	st := b.Stats()
+	assert.Equal(t, uint64(1), st.Streams.PushPullsUnreachable)
+	waitFor(t, 5*time.Second, "the engine's counters (published once a period)", func() bool {
+		return b.Stats().JoinSyncRetries == 1
+	})
 }
 
 func TestPushPullIntervalFromEnv(t *testing.T) {

@@ -120,7 +120,7 @@ type StreamStats struct {
 	// Why they failed:
 	PushPullsUnreachable uint64 // started here: connecting, writing, reading or the timeout failed
 	PushPullsRefused     uint64 // started here: the member answered busy, or refused this node's state
-	PushPullsSkipped     uint64 // started here: not run, Limits.MaxConcurrentPushPulls were running here
+	PushPullsNoSlot      uint64 // started here: not run, Limits.MaxConcurrentPushPulls were running here (Stats.PushPullsSkipped is the engine's: targets not queued)
 	PushPullsBadState    uint64 // a state that did not merge (corrupt, oversized, another cluster's): the member's answer, or a request served here
 	PushPullsBusy        uint64 // syncs answered busy here: Limits.MaxConcurrentPushPulls were running
 }
@@ -146,7 +146,7 @@ type streamLayer struct {
 	busy, noTaker, acceptErrors, sent, sendErrors       atomic.Uint64
 	publishQueueDrops, persistErrors, publishInputDrops atomic.Uint64
 	ppIn, ppOut, ppFailed, ppBusy                       atomic.Uint64
-	ppUnreachable, ppRefused, ppSkipped, ppBadState     atomic.Uint64
+	ppUnreachable, ppRefused, ppNoSlot, ppBadState      atomic.Uint64
 	ppRunning                                           atomic.Int64 // push-pulls being served or run
 }
 
@@ -805,7 +805,7 @@ func (s *streamLayer) stats() StreamStats {
 		PushPullsFailed:      s.ppFailed.Load(),
 		PushPullsUnreachable: s.ppUnreachable.Load(),
 		PushPullsRefused:     s.ppRefused.Load(),
-		PushPullsSkipped:     s.ppSkipped.Load(),
+		PushPullsNoSlot:      s.ppNoSlot.Load(),
 		PushPullsBadState:    s.ppBadState.Load(),
 		PushPullsBusy:        s.ppBusy.Load(),
 	}

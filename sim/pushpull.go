@@ -27,12 +27,12 @@ func (s *Sim) pushPull(n *Node, a netip.AddrPort) {
 	s.Net.PushPulls++
 	to := s.byAddr[a]
 	if to == nil || !to.Up || s.split && (!s.Reachable(n, to) || !s.Reachable(to, n)) {
-		s.Net.PushPullsFailed++
+		s.pushPullFailed(n, a)
 		return
 	}
 	delay, ok := s.streamDelay(n, to, handshakeTx+1)
 	if !ok {
-		s.Net.PushPullsFailed++
+		s.pushPullFailed(n, a)
 		return
 	}
 	state := n.Engine.AppendState(nil)
@@ -43,17 +43,28 @@ func (s *Sim) pushPull(n *Node, a netip.AddrPort) {
 // answerPushPull merges the state from sent to n, and sends n's back.
 func (s *Sim) answerPushPull(n, from *Node, state []byte) {
 	if n.Engine.MergeState(s.Now(), netip.AddrPort{}, state) != nil {
-		s.Net.PushPullsFailed++
+		s.pushPullFailed(from, n.Addr)
 		return
 	}
 	delay, ok := s.streamDelay(n, from, 1)
 	if !ok || !from.Up || s.split && !s.Reachable(n, from) {
-		s.Net.PushPullsFailed++
+		s.pushPullFailed(from, n.Addr)
 		return
 	}
 	resp := n.Engine.AppendState(nil)
 	s.Net.PushPullBytes += uint64(len(resp))
 	s.push(simEvent{at: s.now + int64(delay) + from.inDelay, kind: evPushPullResp, node: int32(from.Index), from: int32(n.Index), data: resp})
+}
+
+// pushPullFailed counts a failed exchange that n started with a, and
+// tells n's engine, if n is up (it then learns of the failure when its
+// stream does: this is a model, not a timeout).
+func (s *Sim) pushPullFailed(n *Node, a netip.AddrPort) {
+	s.Net.PushPullsFailed++
+	if n.Up && n.Engine != nil {
+		n.Engine.PushPullFailed(a)
+		s.flush(n)
+	}
 }
 
 // streamDelay is how long legs one-way segments take from a to b, with

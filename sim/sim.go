@@ -584,7 +584,9 @@ func (s *Sim) runUntil(end int64) {
 			s.answerPushPull(n, s.nodes[ev.from], ev.data)
 		case evPushPullResp:
 			s.Net.PushPullsDone++
-			n.Engine.MergeState(now, s.nodes[ev.from].Addr, ev.data)
+			if n.Engine.MergeState(now, s.nodes[ev.from].Addr, ev.data) != nil {
+				n.Engine.PushPullFailed(s.nodes[ev.from].Addr)
+			}
 		}
 		s.flush(n)
 	}

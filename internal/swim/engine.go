@@ -119,6 +119,7 @@ type Stats struct {
 	QueuedGossip         int    // updates and broadcasts waiting to be piggybacked
 	RemovedMembers       uint64
 	JoinRounds           uint64 // rounds of join pings sent to the seeds
+	JoinSyncRetries      uint64 // push-pulls after Join tried with the next seed, the previous having failed
 	Announcements        uint64 // multicast announcements built
 	DroppedStale         uint64 // packets from removed members at their old incarnation (replays)
 	DroppedMemberLimit   uint64 // packets and rumours of new members past MaxMembers
@@ -341,7 +342,12 @@ type Engine struct {
 	joinBackoff time.Duration
 	joinGen     uint32
 	joinPending bool // a round of join pings is scheduled
-	pushTokens  int  // pushes left this period
+	// joinSync is the seed the push-pull after Join is with (invalid once
+	// it is done, or every seed failed); joinSyncNext indexes the seed to
+	// try next if it fails (see PushPullFailed).
+	joinSync     netip.AddrPort
+	joinSyncNext int
+	pushTokens   int // pushes left this period
 
 	nextGossipAt time.Time // the next gossip round (gossip.go)
 	urgentUntil  time.Time // gossip rounds run until then
@@ -538,10 +544,12 @@ func (e *Engine) Join(now time.Time, addrs ...netip.AddrPort) {
 	e.hellosLeft = max(e.cfg.MaxHellos, 0)
 	e.sendJoins(now)
 	if e.cfg.PushPullInterval > 0 && !e.leaving {
-		// One full sync with the first seed, besides the join pings.
+		// One full sync with the first seed, besides the join pings; if it
+		// fails, with the next (PushPullFailed).
 		for _, a := range addrs {
 			if a != e.cfg.Self && a.IsValid() {
 				e.queuePushPull(a)
+				e.joinSync, e.joinSyncNext = a, slices.Index(e.seeds, a)+1
 				break
 			}
 		}

@@ -123,6 +123,28 @@ func (e *Engine) pushPullTick(now time.Time) {
 	}
 }
 
+// PushPullFailed tells the engine that the sync with a, which
+// TakePushPulls handed out, failed (the member was unreachable, busy, or
+// its state did not merge). If it was the sync after Join, the next seed
+// is tried, each seed once: a node whose first seed is down or busy still
+// gets a full state by stream, not only at the next interval.
+func (e *Engine) PushPullFailed(a netip.AddrPort) {
+	if !a.IsValid() || a != e.joinSync {
+		return
+	}
+	e.joinSync = netip.AddrPort{}
+	for e.joinSyncNext < len(e.seeds) && !e.leaving {
+		next := e.seeds[e.joinSyncNext]
+		e.joinSyncNext++
+		if next != a {
+			e.joinSync = next
+			e.queuePushPull(next)
+			e.stats.JoinSyncRetries++
+			return
+		}
+	}
+}
+
 // TakePushPulls appends to dst the members (or, right after Join, the
 // first seed's address) the host should sync with now, and forgets them:
 // for each, the host sends AppendState's output over a stream and hands
@@ -256,6 +278,9 @@ func (e *Engine) MergeState(now time.Time, from netip.AddrPort, state []byte) er
 		return fmt.Errorf("%w: from another member than the one asked", ErrBadState)
 	}
 	e.stats.StatesMerged++
+	if from.IsValid() && from == e.joinSync {
+		e.joinSync = netip.AddrPort{} // the sync after Join is done
+	}
 	// A state answering a join is a member list, as a join answer is: not
 	// gossiped back, and its members greeted (hello.go).
 	joining := !e.synced && len(e.seeds) > 0

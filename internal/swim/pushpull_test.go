@@ -256,6 +256,42 @@ func TestTakePushPullsAfterJoinAndEveryInterval(t *testing.T) {
 	assert.Zero(t, e.PushPullInterval())
 }
 
+// The sync after Join goes on to the next seed when it fails, each seed
+// once; it stops at the first that answers; other syncs are not retried.
+func TestJoinSyncTriesTheNextSeedWhenOneFails(t *testing.T) {
+	seeds := []netip.AddrPort{ // not the simulator's addresses (10.0.0.x)
+		netip.MustParseAddrPort("10.8.0.1:7946"),
+		netip.MustParseAddrPort("10.8.0.2:7946"),
+		netip.MustParseAddrPort("10.8.0.3:7946"),
+	}
+	e := fresh(t, func(c *swim.Config) { c.PushPullInterval = time.Minute })
+	e.Join(sim.DefaultStart, seeds...)
+	for i, a := range seeds {
+		assert.Equal(t, []netip.AddrPort{a}, e.TakePushPulls(nil), "seed %d", i)
+		if i > 0 { // a failure with another than the seed under way: nothing
+			e.PushPullFailed(seeds[0])
+			assert.Empty(t, e.TakePushPulls(nil))
+		}
+		e.PushPullFailed(a)
+	}
+	assert.Empty(t, e.TakePushPulls(nil), "every seed tried once")
+	assert.Equal(t, uint64(2), e.Stats().JoinSyncRetries)
+
+	// The second seed answers: no more.
+	s := bootstrapped(t, 2, nil)
+	answer := s.Node(1).Engine.AppendState(nil)
+	from := s.Node(1).Addr
+	e = fresh(t, func(c *swim.Config) { c.PushPullInterval = time.Minute })
+	e.Join(sim.DefaultStart, seeds[0], from, seeds[2])
+	assert.Equal(t, []netip.AddrPort{seeds[0]}, e.TakePushPulls(nil))
+	e.PushPullFailed(seeds[0])
+	assert.Equal(t, []netip.AddrPort{from}, e.TakePushPulls(nil))
+	require.NoError(t, e.MergeState(sim.DefaultStart, from, answer))
+	e.PushPullFailed(from) // a later sync with it, failing
+	assert.Empty(t, e.TakePushPulls(nil))
+	assert.Equal(t, uint64(1), e.Stats().JoinSyncRetries)
+}
+
 // BenchmarkAppendState builds node 0's state in bootstrapped clusters
 // (2 bytes of metadata per member) and reports its size, compressed and
 // plain.
