@@ -58,11 +58,9 @@ func failProbe(t *testing.T, r *rig, nack func(seq uint16, relay netip.AddrPort)
 	for i := 0; i < 400 && r.e.Stats().ProbesFailed == failed; i++ {
 		from := len(r.sent)
 		r.run(10 * time.Millisecond)
-		for _, p := range r.sent[from:] {
-			var dec wire.Packet
-			require.NoError(t, dec.Decode(p.Data))
-			if m := dec.Messages[0]; m.Type == wire.TypePingReq && nack != nil {
-				nack(m.Seq, p.To)
+		for _, p := range r.sentPackets(from) {
+			if m := p.msgs[0]; m.Type == wire.TypePingReq && nack != nil {
+				nack(m.Seq, p.to)
 			}
 		}
 	}
@@ -363,15 +361,13 @@ func TestRecoveredNodeTellsItsLoneSuspectsAtOnce(t *testing.T) {
 	// In the step where its health came back to zero, each suspect was
 	// pinged with its suspicion.
 	told := map[netip.AddrPort]bool{}
-	for _, p := range r.sent[from:] {
-		var dec wire.Packet
-		require.NoError(t, dec.Decode(p.Data))
-		if dec.Messages[0].Type != wire.TypePing || !own[p.To] {
+	for _, p := range r.sentPackets(from) {
+		if p.msgs[0].Type != wire.TypePing || !own[p.to] {
 			continue
 		}
-		for _, m := range dec.Messages[1:] {
-			if m.Type == wire.TypeUpdate && m.Subject == p.To && m.Status == wire.StatusSuspect {
-				told[p.To] = true
+		for _, m := range p.msgs[1:] {
+			if m.Type == wire.TypeUpdate && m.Subject == p.to && m.Status == wire.StatusSuspect {
+				told[p.to] = true
 			}
 		}
 	}

@@ -133,15 +133,11 @@ func (e *Engine) PushPullFailed(a netip.AddrPort) {
 		return
 	}
 	e.joinSync = netip.AddrPort{}
-	for e.joinSyncNext < len(e.seeds) && !e.leaving {
-		next := e.seeds[e.joinSyncNext]
+	if e.joinSyncNext < len(e.seeds) && !e.leaving { // seeds are distinct: the next is another
+		e.joinSync = e.seeds[e.joinSyncNext]
 		e.joinSyncNext++
-		if next != a {
-			e.joinSync = next
-			e.queuePushPull(next)
-			e.stats.JoinSyncRetries++
-			return
-		}
+		e.queuePushPull(e.joinSync)
+		e.stats.JoinSyncRetries++
 	}
 }
 

@@ -118,6 +118,24 @@ func (r *rig) addPeers(n int) {
 	}
 }
 
+// sentPacket is a packet the engine sent, decoded.
+type sentPacket struct {
+	to   netip.AddrPort
+	msgs []wire.Message
+}
+
+// sentPackets decodes every packet sent since index from, keeping where
+// each went.
+func (r *rig) sentPackets(from int) []sentPacket {
+	var out []sentPacket
+	for _, p := range r.sent[from:] {
+		var dec wire.Packet
+		require.NoError(r.t, dec.Decode(p.Data))
+		out = append(out, sentPacket{p.To, append([]wire.Message(nil), dec.Messages...)})
+	}
+	return out
+}
+
 // sentMessages decodes every packet sent since index from.
 func (r *rig) sentMessages(from int) []wire.Message {
 	var out []wire.Message

@@ -423,20 +423,7 @@ func AddrLen(a netip.AddrPort) int {
 // AppendAddr appends the encoding of a (family 0 when a is invalid). An
 // IPv4-mapped IPv6 address is written as IPv4, and a zone is dropped.
 func AppendAddr(dst []byte, a netip.AddrPort) []byte {
-	if !a.IsValid() {
-		return append(dst, 0)
-	}
-	ip := a.Addr().Unmap()
-	if ip.Is4() {
-		b := ip.As4()
-		dst = append(dst, 4)
-		dst = append(dst, b[:]...)
-	} else {
-		b := ip.As16()
-		dst = append(dst, 6)
-		dst = append(dst, b[:]...)
-	}
-	return binary.BigEndian.AppendUint16(dst, a.Port())
+	return appendAddrBody(append(dst, familyOf(familyCode(a))), a)
 }
 
 // readAddr decodes an address from the front of b. It returns errAddrShort
@@ -583,9 +570,17 @@ func AppendHeader(dst []byte, h Header) []byte {
 
 // appendAddrBody is AppendAddr without the family byte.
 func appendAddrBody(dst []byte, a netip.AddrPort) []byte {
-	n := len(dst)
-	dst = AppendAddr(dst, a)
-	return append(dst[:n], dst[n+1:]...)
+	if !a.IsValid() {
+		return dst
+	}
+	if ip := a.Addr().Unmap(); ip.Is4() {
+		b := ip.As4()
+		dst = append(dst, b[:]...)
+	} else {
+		b := ip.As16()
+		dst = append(dst, b[:]...)
+	}
+	return binary.BigEndian.AppendUint16(dst, a.Port())
 }
 
 // msgOverhead is the encoded length of a message's type byte and length
