@@ -155,6 +155,7 @@ type Stats struct {
 	ChecksRun              uint64 // probes started here at another's request
 	VerdictProbes          uint64 // last probes started at once on another's DEAD verdict
 	LoneRechecks           uint64 // checks of this node's lone suspicions when its health recovered (recheckLoneSuspicions)
+	ConfirmedSpread        uint64 // packets telling members a suspicion is confirmed (spreadConfirmed)
 	PendingTimers          int    // timers in the heap, cancelled ones included
 	CurrentProbeTimeout    time.Duration
 	CurrentEmitLimit       int
@@ -735,8 +736,9 @@ func (e *Engine) Tick(now time.Time) {
 		case timerProbe:
 			e.probeTimeout(now, uint16(t.seq), t.gen)
 		case timerSuspect:
-			if t.m.gen == t.gen && t.m.status == StatusSuspect && !t.m.removed && e.suspicionDue(&t) && !e.deferLoneSuspicion(now, t.m) {
-				// DEAD only if a last probe fails too.
+			if t.m.gen == t.gen && t.m.status == StatusSuspect && !t.m.removed && e.suspicionDue(&t) && e.lastProbeOf(t.m) == nil && !e.deferLoneSuspicion(now, t.m) {
+				// DEAD only if a last probe fails too (one a verdict
+				// started may be under way already).
 				e.confirmProbe(now, t.m, false)
 			}
 		case timerReprobe:
@@ -955,20 +957,22 @@ func (e *Engine) heardFrom(now time.Time, addr netip.AddrPort, inc uint32, gossi
 
 // refutationNews says how far the refutation of m's state here (m alive
 // at a new incarnation) is news: whether it starts gossip rounds, and
-// whether it is pushed on however it came. The refutation of a mere
-// suspicion heard of does neither (loss makes many): it rides on probes.
-// That of a death, or of a suspicion another node's verdict backs (a death
-// on its way), races a verdict that floods: it is pushed, and starts
-// rounds. That of a suspicion this node raised or confirmed itself (its
-// own probe failed) starts rounds: others are confirming that suspicion
-// and will soon run it out.
+// whether it is pushed on however it came. (The suspect pushes its
+// refutation itself, and a pushed refutation is pushed on wherever it is
+// news.) Otherwise the refutation of a mere suspicion heard of does
+// neither (loss makes many): it rides on probes. That of a death, of a
+// suspicion another node's verdict backs (a death on its way), or of a
+// confirmed one (every member holding it runs its last probe now), races
+// the verdict: it is pushed, and starts rounds. That of a suspicion this
+// node raised or confirmed itself (its own probe failed) starts rounds:
+// others are confirming that suspicion and will soon run it out.
 func (e *Engine) refutationNews(m *member) (rounds, push bool) {
 	switch m.status {
 	case StatusDead, StatusLeft:
 		return true, true
 	case StatusSuspect:
 		if s := e.suspicions[m]; s != nil {
-			if s.verdict {
+			if s.verdict || e.confirmed(s) {
 				return true, true
 			}
 			return slices.Contains(s.accusers[:s.n], e.cfg.Self), false
@@ -1006,11 +1010,12 @@ func (e *Engine) applyUpdate(now time.Time, u *wire.Message, gossip, pushed bool
 		e.inc = u.Incarnation + 1
 		e.adjustHealth(1) // accused: perhaps this node is the slow one
 		e.queueUpdate(e.selfUpdate())
-		// The accusation is flooding (it came pushed, or it is a verdict,
-		// which floods wherever it is news): so must the answer.
-		if pushed || u.Status == StatusDead {
-			e.push(now, e.selfUpdate(), netip.AddrPort{}, netip.AddrPort{})
-		}
+		// The answer is pushed, whatever the accusation: it races the
+		// accusers' checks and last probes, which may run everywhere at
+		// once (see spreadConfirmed), and a member that reaches the accusers
+		// by another way than they reach it (a link broken one way) has
+		// no other way to stop them in time.
+		e.push(now, e.selfUpdate(), netip.AddrPort{}, netip.AddrPort{})
 		e.stats.Refutations++
 		return true
 	}
@@ -1257,8 +1262,33 @@ func (e *Engine) startProbeGossip(now time.Time, m *member, flags uint8, reprobe
 		flags |= wire.PingFlagWantSelf
 	}
 	e.sendPing(now, m.addr, target, p.seq, flags, m, gossip)
-	e.scheduleProbe(now.Add(e.ownProbeTimeout()), p)
+	if reprobe {
+		e.scheduleProbe(now.Add(e.ownProbeTimeout()), p)
+	} else {
+		e.scheduleProbe(now.Add(e.directPhase()), p)
+	}
 	e.stats.ProbesSent++
+}
+
+// directShare: a probe asks its relays once its direct ping has gone
+// unanswered for 1/directShare of the probe timeout (or for the longest
+// round trip the history knows, if that is longer).
+const directShare = 8
+
+// directPhase is how long a probe of this node's round waits for the ack to
+// its ping before it asks relays as well: the longest round trip the
+// history knows, but at least 1/directShare of the probe timeout (so that a
+// hiccup of a few milliseconds does not send relays out), at most the
+// timeout, stretched by the local health score. The direct ping is not
+// given up then: the probe ends a whole timeout after the relays were asked
+// (when they have all nacked; two if they have not), and its ack counts
+// until then, so it is still waited for longer than the timeout. An answer
+// slower than usual costs 3 packets a relay; a crashed member is suspected
+// most of a timeout sooner.
+func (e *Engine) directPhase() time.Duration {
+	est := e.rtt.estimate()
+	t := max(est, e.rtt.floor) // e.rtt.timeout()
+	return min(max(est, t/directShare), t) * e.healthFactor()
 }
 
 // sendPing sends a ping to addr. If the target is suspected or dead here, its
@@ -1568,7 +1598,7 @@ func (e *Engine) Receive(now time.Time, from netip.AddrPort, data []byte) {
 				e.stats.DroppedMisdirected++
 				continue
 			}
-			e.answerPing(now, reply, sender, m, len(data))
+			e.answerPing(now, reply, sender, m, len(data), refuted)
 			answered = true
 		case wire.TypeAck:
 			e.handleAck(now, m.Seq, sender, from)
@@ -1615,8 +1645,9 @@ const maxUnverifiedAnswer = 3
 // answerPing acks a ping of reqLen bytes. To a sender that has not yet
 // proved it receives at its address (verified), the answer is at most
 // maxUnverifiedAnswer times the ping, and a join is answered with the member
-// list only once it has acked a ping of this node's (sent at once).
-func (e *Engine) answerPing(now time.Time, reply netip.AddrPort, sender *member, ping *wire.Message, reqLen int) {
+// list only once it has acked a ping of this node's (sent at once). If the
+// packet made this node refute (refuted), the ack carries the refutation.
+func (e *Engine) answerPing(now time.Time, reply netip.AddrPort, sender *member, ping *wire.Message, reqLen int, refuted bool) {
 	limit := e.cfg.MaxPacketBytes
 	if !sender.verified {
 		limit = min(limit, maxUnverifiedAnswer*reqLen)
@@ -1628,7 +1659,10 @@ func (e *Engine) answerPing(now time.Time, reply netip.AddrPort, sender *member,
 		u := e.updateMsg(sender)
 		b = u.AppendTo(b)
 	}
-	if ping.Flags&wire.PingFlagWantSelf != 0 {
+	if refuted || ping.Flags&wire.PingFlagWantSelf != 0 {
+		// The refutation goes in the ack itself, not left to the gossip
+		// queue: the refutation's push may have used up its sends to the
+		// pinger, and the ack is what a relay brings back to an accuser.
 		u := e.selfUpdate()
 		b = u.AppendTo(b)
 	}

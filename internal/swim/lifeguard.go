@@ -34,6 +34,16 @@ import (
 //     probe of its own failed (directly and through 2k others), so a stale
 //     verdict can never kill a healthy member, and a true one is taken
 //     within a probe's time.
+//   - Confirmed suspicions spread (smudge's): a node whose suspicion gets
+//     its SuspicionConfirmations accusers tells PushFanout others, once,
+//     with every accuser (see spreadConfirmed); they hold it confirmed too,
+//     start their last probes at once and tell others in turn. So the last
+//     probes of all members run together, not one after the other behind
+//     the first verdict; a verdict then ends a last probe that only this
+//     node's own timeout still holds back.
+//   - Refutations race them: the suspect pushes its refutation whatever it
+//     refutes, and the refutation of a confirmed suspicion, or of one a
+//     verdict backs, is pushed on by every member it is news to.
 //   - Suspicion checks (smudge's): a node that raises a suspicion itself
 //     pushes it at once to SuspicionChecks random members, which probe the
 //     suspect at once: their pings carry the suspicion, so a live suspect
@@ -67,6 +77,7 @@ type suspicion struct {
 	deadline time.Time // when its last probe is due: the at of its live timerSuspect
 	n        int       // accusers heard of, the first included
 	verdict  bool      // a DEAD verdict about it (at this incarnation) came
+	spread   bool      // this node has told others it is confirmed (spreadConfirmed)
 	accusers [MaxSuspicionConfirmations + 1]netip.AddrPort
 }
 
@@ -94,6 +105,20 @@ func (e *Engine) adjustHealth(delta int) {
 	}
 }
 
+// confirmationsWanted is how many accusers besides the first bring a
+// suspicion's timeout to its floor: SuspicionConfirmations, or fewer in a
+// cluster too small to have them. Below 1, none are waited for.
+func (e *Engine) confirmationsWanted() int {
+	return min(e.cfg.SuspicionConfirmations, e.live-1)
+}
+
+// confirmed reports whether s has all the accusers its timeout waits for
+// (with dynamic suspicion): its timeout is at its floor.
+func (e *Engine) confirmed(s *suspicion) bool {
+	k := e.confirmationsWanted()
+	return e.dynamicSuspicion() && k >= 1 && s.n > k
+}
+
 // suspicionTimeoutAfter is a suspicion's timeout once c accusers besides
 // the first have been heard of.
 func (e *Engine) suspicionTimeoutAfter(c int) time.Duration {
@@ -103,7 +128,7 @@ func (e *Engine) suspicionTimeoutAfter(c int) time.Duration {
 		return hi
 	}
 	lo := time.Duration(e.cfg.SuspicionMinMult * math.Max(1, math.Log10(float64(n))) * float64(e.cfg.ProbeInterval))
-	k := min(e.cfg.SuspicionConfirmations, n-2)
+	k := e.confirmationsWanted()
 	if k < 1 || c >= k {
 		return min(lo, hi)
 	}
@@ -177,8 +202,52 @@ func (e *Engine) confirmSuspicion(now time.Time, m *member, accuser netip.AddrPo
 	e.stats.SuspicionConfirmations++
 	if e.dynamicSuspicion() {
 		e.scheduleSuspicion(now, m, s, false)
+		if !s.spread && e.confirmed(s) {
+			s.spread = true
+			e.spreadConfirmed(now, m, s)
+		}
 	}
 	return true
+}
+
+// spreadConfirmed tells PushFanout random members other than m that m's
+// suspicion, held here, is confirmed: one packet with the update of each
+// of its accusers. A member that learns of them holds the suspicion
+// confirmed too, so its own last probe starts at once (it still declares
+// m DEAD only if that probe fails, and no sooner than its own suspicion
+// timeout, unless a verdict comes), and it tells PushFanout others in turn,
+// once. So the last probes of every member run at about the time the
+// first accuser's does, not one after the other behind its verdict: a
+// crashed member is DEAD everywhere about a probe's time sooner.
+//
+// The packet is not marked pushed: its updates are gossip where they land,
+// not requests for checks (the last probe is one). It carries nothing else
+// (the gossip queue holds the suspicion too). It costs PushFanout
+// packets per member for a suspicion that gets confirmed, as a verdict
+// does: a crash, or a member most cannot reach.
+func (e *Engine) spreadConfirmed(now time.Time, m *member, s *suspicion) {
+	if e.cfg.PushFanout < 0 || e.leaving {
+		return
+	}
+	sent := 0
+	for _, r := range e.pickRandom(e.cfg.PushFanout+1, m) {
+		if sent == e.cfg.PushFanout {
+			break
+		}
+		if e.pushTokens <= 0 {
+			e.stats.PushesSkipped++
+			break
+		}
+		e.pushTokens--
+		b := e.startPacket(0)
+		for _, a := range s.accusers[:s.n] {
+			u := wire.Message{Type: wire.TypeUpdate, Status: StatusSuspect, Incarnation: m.inc, Subject: m.addr, Source: a}
+			b = u.AppendTo(b)
+		}
+		e.emit(r.addr, b)
+		sent++
+	}
+	e.stats.ConfirmedSpread += uint64(sent)
 }
 
 // endSuspicion forgets m's suspicion: it is no longer suspected here.
@@ -323,22 +392,32 @@ func (e *Engine) handleNack(now time.Time, seq uint16, from netip.AddrPort) {
 	p.nacked |= 1 << i
 	p.nacks++
 	e.stats.NacksReceived++
-	if p.nacks < p.nacksWant {
-		return
+	if e.endIfNacked(now, p) {
+		e.stats.ProbesEndedByNacks++
+	}
+}
+
+// endIfNacked ends p, failed, if every relay it asked has nacked: at once,
+// or as soon as its own ping has had its timeout and its notBefore has
+// come (see handleNack). It reports whether that is sooner than p's own
+// deadline.
+func (e *Engine) endIfNacked(now time.Time, p *probe) bool {
+	if p.nacksWant == 0 || p.nacks < p.nacksWant {
+		return false
 	}
 	at := p.indirectAt.Add(e.ownProbeTimeout())
 	if p.notBefore.After(at) {
 		at = p.notBefore
 	}
 	if !at.Before(p.indirectAt.Add(2 * e.ownProbeTimeout())) {
-		return // no sooner than its own deadline
+		return false // no sooner than its own deadline
 	}
-	e.stats.ProbesEndedByNacks++
 	if at.After(now) {
 		e.scheduleProbe(at, p)
-		return
+	} else {
+		e.probeTimeout(now, p.seq, p.serial)
 	}
-	e.probeTimeout(now, seq, p.serial)
+	return true
 }
 
 // sendNack tells requester that the ping this node sent on its behalf
@@ -396,13 +475,28 @@ func (e *Engine) probeLast(now time.Time, m *member) {
 	if e.leaving || m.removed || m.status != StatusSuspect {
 		return
 	}
-	for _, p := range e.probes {
-		if p.target == m && p.confirm {
-			return
+	if p := e.lastProbeOf(m); p != nil {
+		// The verdict says the suspicion ran out at its declarer: this
+		// node's own timeout no longer holds its last probe back.
+		if !p.notBefore.IsZero() {
+			p.notBefore = time.Time{}
+			e.endIfNacked(now, p)
 		}
+		return
 	}
 	e.confirmProbe(now, m, true)
 	e.stats.VerdictProbes++
+}
+
+// lastProbeOf returns the last probe of m (confirmProbe) under way, if any,
+// for its current suspicion.
+func (e *Engine) lastProbeOf(m *member) *probe {
+	for _, p := range e.probes {
+		if p.target == m && p.confirm && p.gen == m.gen {
+			return p
+		}
+	}
+	return nil
 }
 
 // tellsState reports whether packets to m carry what this node holds of

@@ -1,6 +1,7 @@
 package swim_test
 
 import (
+	"math"
 	"net/netip"
 	"slices"
 	"testing"
@@ -372,4 +373,227 @@ func TestRecoveredNodeTellsItsLoneSuspectsAtOnce(t *testing.T) {
 		}
 	}
 	assert.Equal(t, own, told)
+}
+
+// A probe asks its relays once its ping has gone unanswered for 1/8 of the
+// probe timeout (the round trips here take 1 ms, far less), not a whole
+// timeout: a crashed member is suspected most of a timeout sooner. The
+// ping itself is not given up: its ack still counts until the probe ends,
+// a timeout after the relays were asked at the soonest.
+func TestProbeAsksItsRelaysOnceItsPingIsLate(t *testing.T) {
+	for _, late := range []bool{false, true} {
+		r := newRigWith(t, func(c *swim.Config) { c.SuspicionChecks = -1 })
+		r.addPeers(6)
+		r.run(30 * time.Second) // real round trips: the timeout is at its floor
+		T := r.e.Stats().CurrentProbeTimeout
+		require.Equal(t, 150*time.Millisecond, T)
+		r.silent[peer(0)] = true
+		var pingAt, reqAt time.Time
+		var seq uint16
+		for i := 0; i < 10000 && reqAt.IsZero(); i++ {
+			r.now = r.e.NextDeadline()
+			from := len(r.sent)
+			r.e.Tick(r.now)
+			r.collect()
+			for _, p := range r.sentPackets(from) {
+				switch m := p.msgs[0]; {
+				case m.Type == wire.TypePing && p.to == peer(0) && pingAt.IsZero():
+					pingAt, seq = r.now, m.Seq
+				case m.Type == wire.TypePingReq && m.Target == peer(0) && !pingAt.IsZero():
+					reqAt = r.now
+					assert.Equal(t, seq, m.Seq)
+				}
+			}
+		}
+		require.False(t, reqAt.IsZero(), "no relay was asked")
+		assert.Equal(t, T/8, reqAt.Sub(pingAt), "relays asked 1/8 of the timeout after the ping")
+		if !late {
+			continue
+		}
+		// The ping's ack comes after the relays were asked, half a timeout
+		// after the ping: the member is alive, and nothing failed.
+		r.run(pingAt.Add(T / 2).Sub(r.now))
+		r.receive(peer(0), 1, wire.Message{Type: wire.TypeAck, Seq: seq})
+		r.silent[peer(0)] = false
+		r.run(time.Second)
+		m, _ := r.e.Member(peer(0))
+		assert.Equal(t, swim.StatusAlive, m.Status)
+		assert.Zero(t, r.e.Stats().ProbesFailed)
+		assert.Zero(t, r.e.Stats().SuspicionsRaised)
+	}
+}
+
+// accusation is the update of accuser's suspicion of peer(0).
+func accusation(accuser netip.AddrPort) wire.Message {
+	return wire.Message{Type: wire.TypeUpdate, Status: wire.StatusSuspect, Incarnation: 1, Subject: peer(0), Source: accuser}
+}
+
+// confirmedSpreads returns the packets sent since from that tell of
+// peer(0)'s confirmed suspicion: not pushed (no checks asked), led by the
+// update of each accuser.
+func confirmedSpreads(t *testing.T, r *rig, from int) (to []netip.AddrPort, accusers [][]netip.AddrPort) {
+	for _, p := range r.sent[from:] {
+		var dec wire.Packet
+		require.NoError(t, dec.Decode(p.Data))
+		var acc []netip.AddrPort
+		for _, m := range dec.Messages {
+			if m.Type != wire.TypeUpdate || m.Subject != peer(0) || m.Status != wire.StatusSuspect {
+				break
+			}
+			acc = append(acc, m.Source)
+		}
+		if len(acc) > 1 {
+			assert.Zero(t, dec.Header.Flags&wire.HeaderFlagPush, "not pushed: no checks asked")
+			to, accusers = append(to, p.To), append(accusers, acc)
+		}
+	}
+	return to, accusers
+}
+
+// lastProbeRelays counts the ping-reqs for peer(0) sent since from.
+func lastProbeRelays(t *testing.T, r *rig, from int) int {
+	n := 0
+	for _, p := range r.sentPackets(from) {
+		if m := p.msgs[0]; m.Type == wire.TypePingReq && m.Target == peer(0) {
+			n++
+		}
+	}
+	return n
+}
+
+// A node whose suspicion of a member gets all the accusers its timeout
+// waits for (SuspicionConfirmations) tells PushFanout others at once, once,
+// with every accuser's update, and starts its own last probe. A node told
+// so holds the suspicion confirmed too: it starts its last probe at once
+// (no check first) and tells PushFanout others in turn. So every member's
+// last probe runs at about the time the first one's does.
+func TestConfirmedSuspicionSpreadsAndStartsLastProbes(t *testing.T) {
+	r := newRigWith(t, func(c *swim.Config) { c.SuspicionChecks = -1 })
+	r.addPeers(10)
+	r.run(30 * time.Second)
+	r.silent[peer(0)] = true
+	for i := 1; i <= 3; i++ {
+		from := len(r.sent)
+		r.receive(peer(i), 1, accusation(peer(i)))
+		to, _ := confirmedSpreads(t, r, from)
+		require.Empty(t, to, "not confirmed yet after %d accusers", i)
+		assert.Zero(t, lastProbeRelays(t, r, from))
+	}
+	from := len(r.sent)
+	r.receive(peer(4), 1, accusation(peer(4)))
+	r.run(0) // the last probe's timer, due now
+	to, accusers := confirmedSpreads(t, r, from)
+	require.Len(t, to, 3, "PushFanout members told")
+	for i := range to {
+		assert.NotEqual(t, peer(0), to[i], "not the suspect")
+		assert.Equal(t, []netip.AddrPort{peer(1), peer(2), peer(3), peer(4)}, accusers[i])
+	}
+	assert.Equal(t, uint64(3), r.e.Stats().ConfirmedSpread)
+	assert.Equal(t, 6, lastProbeRelays(t, r, from), "its last probe, at once")
+
+	from = len(r.sent)
+	r.receive(peer(5), 1, accusation(peer(5)))
+	to, _ = confirmedSpreads(t, r, from)
+	assert.Empty(t, to, "once")
+
+	// Told in one packet: confirmed at once, spread on, last probe at once.
+	r2 := newRigWith(t, func(c *swim.Config) { c.SuspicionChecks = -1 })
+	r2.addPeers(10)
+	r2.run(30 * time.Second)
+	r2.silent[peer(0)] = true
+	from = len(r2.sent)
+	r2.receive(peer(6), 1, accusation(peer(1)), accusation(peer(2)), accusation(peer(3)), accusation(peer(4)))
+	r2.run(0)
+	m, _ := r2.e.Member(peer(0))
+	assert.Equal(t, swim.StatusSuspect, m.Status)
+	to, _ = confirmedSpreads(t, r2, from)
+	assert.Len(t, to, 3)
+	assert.Equal(t, 6, lastProbeRelays(t, r2, from), "one probe: the last one, at once")
+	assert.Zero(t, r2.e.Stats().ChecksRun)
+}
+
+// A last probe held back by this node's own suspicion timeout (every relay
+// has nacked, the timeout has not run out) ends as soon as a DEAD verdict
+// comes: the declarer's timeout has run out.
+func TestVerdictEndsALastProbeHeldByItsTimeout(t *testing.T) {
+	for _, verdict := range []bool{false, true} {
+		r := newRigWith(t, func(c *swim.Config) {
+			c.SuspicionChecks = -1
+			c.ProbeInterval = time.Second // the floor of the suspicion timeout is longer than a last probe
+		})
+		r.addPeers(10)
+		r.run(60 * time.Second)
+		T := r.e.Stats().CurrentProbeTimeout
+		require.Equal(t, 150*time.Millisecond, T)
+		floor := time.Duration(0.5 * math.Log10(11) * float64(time.Second)) // 11 nodes: 521 ms
+		r.silent[peer(0)] = true
+		start := r.now
+		from := len(r.sent)
+		r.receive(peer(6), 1, accusation(peer(1)), accusation(peer(2)), accusation(peer(3)), accusation(peer(4)))
+		var relays []netip.AddrPort
+		var seq uint16
+		at := r.now
+		for range 1000 { // deadline by deadline, until the last probe starts
+			for _, p := range r.sentPackets(from) {
+				if m := p.msgs[0]; m.Type == wire.TypePingReq && m.Target == peer(0) {
+					relays, seq = append(relays, p.to), m.Seq
+				}
+			}
+			if len(relays) > 0 {
+				break
+			}
+			from, at = len(r.sent), r.e.NextDeadline()
+			r.now = at
+			r.e.Tick(at)
+			r.collect()
+		}
+		require.Len(t, relays, 6)
+		assert.Equal(t, floor-2*T, at.Sub(start), "the last probe starts so as to end with the timeout")
+		r.run(T / 3)
+		for _, relay := range relays {
+			r.receive(relay, 1, wire.Message{Type: wire.TypeNack, Seq: seq})
+		}
+		r.run(start.Add(floor - 50*time.Millisecond).Sub(r.now))
+		m, _ := r.e.Member(peer(0))
+		require.Equal(t, swim.StatusSuspect, m.Status, "held: the suspect has until the timeout's end to refute")
+		if verdict {
+			r.receive(peer(5), 1, wire.Message{Type: wire.TypeUpdate, Status: wire.StatusDead, Incarnation: 1, Subject: peer(0), Source: peer(5)})
+			m, _ = r.e.Member(peer(0))
+			assert.Equal(t, swim.StatusDead, m.Status, "DEAD at once on the verdict")
+			continue
+		}
+		r.run(start.Add(floor - time.Nanosecond).Sub(r.now))
+		m, _ = r.e.Member(peer(0))
+		require.Equal(t, swim.StatusSuspect, m.Status)
+		r.run(time.Nanosecond)
+		m, _ = r.e.Member(peer(0))
+		assert.Equal(t, swim.StatusDead, m.Status, "DEAD when its own timeout ends")
+	}
+}
+
+// The refutation of a confirmed suspicion races every member's last probe:
+// it is pushed on, however it came. That of a mere suspicion heard of
+// rides on probes.
+func TestRefutationOfAConfirmedSuspicionIsPushedOn(t *testing.T) {
+	for _, confirmed := range []bool{false, true} {
+		r := newRigWith(t, func(c *swim.Config) { c.SuspicionChecks = -1 })
+		r.addPeers(10)
+		r.run(30 * time.Second)
+		if confirmed {
+			r.receive(peer(6), 1, accusation(peer(1)), accusation(peer(2)), accusation(peer(3)), accusation(peer(4)))
+		} else {
+			r.receive(peer(6), 1, accusation(peer(1)))
+		}
+		m, _ := r.e.Member(peer(0))
+		require.Equal(t, swim.StatusSuspect, m.Status)
+		from := len(r.sent)
+		r.receive(peer(7), 1, wire.Message{Type: wire.TypeUpdate, Status: wire.StatusAlive, Incarnation: 2, Subject: peer(0), Source: peer(0)})
+		m, _ = r.e.Member(peer(0))
+		require.Equal(t, swim.StatusAlive, m.Status)
+		if confirmed {
+			assert.Equal(t, 3, pushedUpdates(t, r, from, peer(0), wire.StatusAlive))
+		} else {
+			assert.Zero(t, pushedUpdates(t, r, from, peer(0), wire.StatusAlive))
+		}
+	}
 }

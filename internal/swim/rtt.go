@@ -60,7 +60,11 @@ func (h *rttHistory) add(d time.Duration) {
 }
 
 // timeout is mean + 3 sd of the history, at least the floor.
-func (h *rttHistory) timeout() time.Duration {
+func (h *rttHistory) timeout() time.Duration { return max(h.estimate(), h.floor) }
+
+// estimate is mean + 3 sd of the history, without the floor: the round trip
+// an answer takes at most, as far as the history tells.
+func (h *rttHistory) estimate() time.Duration {
 	n, sum, sumSq := float64(rttHistorySize), h.sum, h.sumSq
 	if real := rttHistorySize - h.fake; h.fake > 0 && real >= rttMinSamples {
 		n = float64(real)
@@ -72,6 +76,5 @@ func (h *rttHistory) timeout() time.Duration {
 	if variance < 0 { // rounding
 		variance = 0
 	}
-	t := time.Duration(mean + 3*math.Sqrt(variance))
-	return max(t, h.floor)
+	return time.Duration(mean + 3*math.Sqrt(variance))
 }
