@@ -245,16 +245,20 @@ type slowResult struct {
 
 // result is what one library measured in one run.
 type result struct {
-	join, broadcast, dead time.Duration // -1: did not happen in time
-	traffic               traffic
-	slow                  slowResult
-	notes                 []string
-	err                   error
+	join, broadcast time.Duration // -1: did not happen in time
+	// kills are the times from each kill to DEAD at all survivors (-1: not
+	// within 90 s), victims n-1, n-2, ... in turn.
+	kills   []time.Duration
+	traffic traffic
+	slow    slowResult
+	notes   []string
+	err     error
 }
 
 // params are the timing knobs of a run.
 type params struct {
 	window, settle time.Duration
+	kills          int    // nodes killed one after another
 	ns             *netns // nil: no iptables (not root, or it failed)
 	verbose        bool
 }
@@ -269,7 +273,7 @@ func logf(p params, format string, args ...any) {
 // join, settle, traffic window, broadcast, kill, slow nodes (last, so that
 // what they stir up touches nothing else).
 func runScenarios(start starter, n int, cfg config, p params, seed uint64) result {
-	r := result{join: -1, broadcast: -1, dead: -1}
+	r := result{join: -1, broadcast: -1}
 	l, tr, joinStart, note, err := startWithRetry(start, n, newTracker)
 	if note != "" {
 		r.notes = append(r.notes, note)
@@ -306,11 +310,17 @@ func runScenarios(start starter, n int, cfg config, p params, seed uint64) resul
 	}
 	logf(p, "broadcast: %v", r.broadcast)
 
-	victim := n - 1
-	t0 = time.Now()
-	addr := l.kill(victim)
-	r.dead = waitFor(t0, 90*time.Second, func() bool { return tr.allSawDeadSince(all[:victim], addr, t0) })
-	logf(p, "kill: %v", r.dead)
+	// Kills, one at a time, each once the last is DEAD at all survivors
+	// (or not within 90 s): a single kill's time depends much on how soon
+	// some node happens to probe the victim (up to a period or two).
+	for k := range p.kills {
+		victim := n - 1 - k
+		t0 = time.Now()
+		addr := l.kill(victim)
+		d := waitFor(t0, 90*time.Second, func() bool { return tr.allSawDeadSince(all[:victim], addr, t0) })
+		r.kills = append(r.kills, d)
+		logf(p, "kill %d (node %d): %v", k+1, victim, d)
+	}
 
 	if p.ns != nil {
 		r.slow, err = slowNodes(l, tr, n, cfg, p, seed)
@@ -361,7 +371,7 @@ func measureTraffic(l lib, n int, p params) (traffic, error) {
 }
 
 // slowNodes pauses max(2, n/16) nodes (never node 0, the broadcaster 1 or
-// the victim n-1, killed before) for 1-3 s each, starting within 1 s of
+// the victims n-p.kills..n-1, killed before) for 1-3 s each, starting within 1 s of
 // each other, by dropping their traffic with iptables, then waits a grace
 // period, and counts the DEAD declarations about the healthy nodes meanwhile. seed
 // makes both libraries pause the same nodes for the same times.
@@ -369,7 +379,8 @@ func slowNodes(l lib, tr *tracker, n int, cfg config, p params, seed uint64) (sl
 	rng := rand.New(rand.NewPCG(seed, 0x5eed))
 	k := max(2, n/16)
 	cands := make([]int, 0, n)
-	for i := 2; i < n-1; i++ {
+	alive := n - p.kills // nodes alive-1..n-1 were killed
+	for i := 2; i < alive; i++ {
 		cands = append(cands, i)
 	}
 	rng.Shuffle(len(cands), func(a, b int) { cands[a], cands[b] = cands[b], cands[a] })
@@ -378,7 +389,7 @@ func slowNodes(l lib, tr *tracker, n int, cfg config, p params, seed uint64) (sl
 	healthy := map[string]bool{}
 	pausedSet := map[string]bool{}
 	slowSet := map[int]bool{}
-	for i := range n - 1 { // n-1 is the victim
+	for i := range alive {
 		healthy[l.addr(i)] = true
 	}
 	for _, i := range slow {

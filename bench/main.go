@@ -3,7 +3,8 @@
 // against issue #8's targets:
 //
 //   - kill: one node stops without a word; the time until every survivor
-//     reports it DEAD is at most 0.5× memberlist's;
+//     reports it DEAD is at most 0.5× memberlist's (the median over -kills
+//     nodes killed one after another in each run);
 //   - broadcast: one node broadcasts a short message; the time until every
 //     other node has it is at most 0.2× memberlist's;
 //   - join: at 64 nodes, N nodes started together, each joining through
@@ -38,7 +39,7 @@
 //
 // Usage (from the bench directory, or make bench-compare / bench-quick):
 //
-//	go run . [-n 16,64] [-configs equal-1s,equal-200ms,defaults] [-runs 1] [-joins 10]
+//	go run . [-n 16,64] [-configs equal-1s,equal-200ms,defaults] [-runs 1] [-joins 10] [-kills 3]
 //	         [-window 0] [-settle -1] [-libs smudge,memberlist] [-markdown] [-v] [-timeout 30m]
 package main
 
@@ -99,6 +100,7 @@ func main() {
 	cfgList := flag.String("configs", "equal-1s,equal-200ms,defaults", "configurations: equal-1s, equal-200ms (both libraries probe at that interval), defaults (each library's)")
 	runs := flag.Int("runs", 1, "runs of each library in each configuration and size; the table shows the median and, with more than one, the range")
 	joins := flag.Int("joins", 10, "cluster starts for the join row at 64 nodes (and more), the runs' own starts included")
+	kills := flag.Int("kills", 3, "nodes killed in each run, one after another; the kill row is the median of every kill")
 	window := flag.Duration("window", 0, "traffic window; 0 means one memberlist push-pull period at that size (30 s up to 32 nodes, 60 s at 64), so that its TCP sync is counted")
 	settle := flag.Duration("settle", -1, "wait after the join before measuring traffic; -1 means one memberlist push-pull period, so that the window holds every node's first periodic sync of both libraries (memberlist's comes 1-2 periods after the start, smudge's 0-1)")
 	libList := flag.String("libs", "smudge,memberlist", "libraries to run: smudge, memberlist or both (ratios and targets need both)")
@@ -140,6 +142,10 @@ func main() {
 	}
 	if *runs < 1 || *runs > 20 {
 		fmt.Fprintf(os.Stderr, "bench: -runs %d: from 1 to 20\n", *runs)
+		os.Exit(2)
+	}
+	if *kills < 1 || *kills > 5 {
+		fmt.Fprintf(os.Stderr, "bench: -kills %d: from 1 to 5\n", *kills)
 		os.Exit(2)
 	}
 	if *joins < 0 || *joins > 100 {
@@ -203,7 +209,7 @@ func main() {
 			if st < 0 {
 				st = pushPullPeriod(n)
 			}
-			p := params{window: w, settle: st, ns: nsp, verbose: *verbose}
+			p := params{window: w, settle: st, kills: *kills, ns: nsp, verbose: *verbose}
 			r := row{cfg: c, n: n, window: w, res: map[string][]result{}, joins: map[string][]time.Duration{}}
 			for k := range *runs {
 				seed := runSeed(c.name, n, k)
@@ -231,7 +237,7 @@ func main() {
 			rows = append(rows, r)
 		}
 	}
-	report(rows, cfgs, libs, *runs, *joins, *markdown, nsp != nil, netnsWhy)
+	report(rows, cfgs, libs, *runs, *joins, *kills, *markdown, nsp != nil, netnsWhy)
 	fmt.Printf("Total run %v; load average at the end %s.\n", time.Since(begin).Round(time.Second), loadAvg())
 }
 
@@ -287,6 +293,9 @@ func starterFor(name string, c config, mark bool) starter {
 type measure struct {
 	name, short string
 	get         func(result) float64 // -1: did not happen in time
+	// each, instead of get, gives several values a run (+Inf: not in
+	// time); the cell is the median of all of them over the runs.
+	each func(result) []float64
 	// est marks traffic figures estimated without iptables.
 	est bool
 	// target is the most smudge / memberlist may be (0: not judged).
@@ -298,7 +307,7 @@ type measure struct {
 
 var measures = []measure{
 	{name: "broadcast to all (s)", short: "broadcast", get: func(r result) float64 { return secs(r.broadcast) }, target: 0.2},
-	{name: "kill to DEAD at all survivors (s)", short: "kill", get: func(r result) float64 { return secs(r.dead) }, target: 0.5},
+	{name: "kill to DEAD at all survivors (s)", short: "kill", each: func(r result) []float64 { return durs(r.kills) }, target: 0.5},
 	{name: "packets sent / node / s (UDP+TCP)", short: "packets", get: func(r result) float64 { return r.traffic.pkts() }, est: true, target: 1, equalOnly: true},
 	{name: "bytes sent / node / s (UDP+TCP, IP headers)", short: "bytes", get: func(r result) float64 { return r.traffic.bytes() }, est: true, target: 0.7, equalOnly: true},
 	{name: "  UDP packets / node / s", get: func(r result) float64 { return r.traffic.udpPkts }},
@@ -325,7 +334,7 @@ func (v *verdicts) judge(ok bool, what string) string {
 	return "MISS"
 }
 
-func report(rows []row, cfgs []config, libs []string, runs, joins int, markdown, iptables bool, netnsWhy string) {
+func report(rows []row, cfgs []config, libs []string, runs, joins, kills int, markdown, iptables bool, netnsWhy string) {
 	both := len(libs) == 2
 	has := func(lib string) bool { return slices.Contains(libs, lib) }
 	var v verdicts
@@ -381,7 +390,7 @@ func report(rows []row, cfgs []config, libs []string, runs, joins int, markdown,
 			line(N, name, cellOf(js, has(libSmudge), false), cellOf(jm, has(libMemberlist), false), ratio(median(js), median(jm), both), target, verdict)
 
 			for _, m := range measures {
-				us, ml := collect(r.res[libSmudge], m.get), collect(r.res[libMemberlist], m.get)
+				us, ml := collect(r.res[libSmudge], m), collect(r.res[libMemberlist], m)
 				estU := m.est && anyEst(r.res[libSmudge])
 				estM := m.est && anyEst(r.res[libMemberlist])
 				target, verdict := "", ""
@@ -465,9 +474,9 @@ func report(rows []row, cfgs []config, libs []string, runs, joins int, markdown,
 	if runs > 1 {
 		fmt.Print(" (min-max in brackets)")
 	}
-	fmt.Printf("; join rows at %d nodes and more count every cluster start (-joins %d, the runs' own included; a start whose own setup fails is tried once more, and says so). Lower is better everywhere; a ratio below 1 means smudge is lower.\n", joinJudgedAt, joins)
+	fmt.Printf("; join rows at %d nodes and more count every cluster start (-joins %d, the runs' own included; a start whose own setup fails is tried once more, and says so); kill rows count every kill (-kills %d a run: nodes N-1, N-2, ... killed one after another, each once the last is DEAD at all survivors), with their range in brackets. Lower is better everywhere; a ratio below 1 means smudge is lower.\n", joinJudgedAt, joins, kills)
 	if iptables {
-		fmt.Println("4. Slow nodes: max(2, N/16) nodes (never node 0, the broadcaster or the victim) have all their UDP and TCP traffic dropped by iptables for 1-3 s each, the same nodes and times for both libraries; DEAD declarations are counted from the first pause until 6 probe intervals (at least 5 s) after the last resume, as (observer, healthy node) pairs summed over runs, those made by the paused nodes themselves (which heard nobody meanwhile) included and shown in brackets. A paused node may be declared DEAD. This runs last, after the kill.")
+		fmt.Println("4. Slow nodes: max(2, N/16) nodes (never node 0, the broadcaster or the killed nodes) have all their UDP and TCP traffic dropped by iptables for 1-3 s each, the same nodes and times for both libraries; DEAD declarations are counted from the first pause until 6 probe intervals (at least 5 s) after the last resume, as (observer, healthy node) pairs summed over runs, those made by the paused nodes themselves (which heard nobody meanwhile) included and shown in brackets. A paused node may be declared DEAD. This runs last, after the kills.")
 	}
 	for i, nt := range notes {
 		fmt.Printf("%d. %s\n", i+5, nt)
@@ -537,10 +546,18 @@ func durs(ds []time.Duration) []float64 {
 
 // collect takes one measure of each run; a run that did not get that far
 // (join timed out, error) counts as a timeout.
-func collect(rs []result, get func(result) float64) []float64 {
+func collect(rs []result, m measure) []float64 {
 	out := make([]float64, 0, len(rs))
 	for _, r := range rs {
-		v := get(r)
+		if m.each != nil {
+			vs := m.each(r)
+			if r.join < 0 || len(vs) == 0 {
+				vs = []float64{math.Inf(1)}
+			}
+			out = append(out, vs...)
+			continue
+		}
+		v := m.get(r)
 		if r.join < 0 || v < 0 || (r.err != nil && v == 0) {
 			v = math.Inf(1)
 		}
