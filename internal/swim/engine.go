@@ -1279,16 +1279,22 @@ const directShare = 8
 // its ping before it asks relays as well: the longest round trip the
 // history knows, but at least 1/directShare of the probe timeout (so that a
 // hiccup of a few milliseconds does not send relays out), at most the
-// timeout, stretched by the local health score. The direct ping is not
-// given up then: the probe ends a whole timeout after the relays were asked
-// (when they have all nacked; two if they have not), and its ack counts
-// until then, so it is still waited for longer than the timeout. An answer
-// slower than usual costs 3 packets a relay; a crashed member is suspected
-// most of a timeout sooner.
+// timeout. The direct ping is not given up then: the probe ends a whole
+// timeout after the relays were asked (when they have all nacked; two if
+// they have not), and its ack counts until then, so it is still waited for
+// longer than the timeout. An answer slower than usual costs 3 packets a
+// relay; a crashed member is suspected most of a timeout sooner.
+//
+// A node whose local health is raised (it may be the slow one) does not
+// hurry: it waits its whole stretched timeout first, as it did before
+// relays were asked early, so that its probes last twice that.
 func (e *Engine) directPhase() time.Duration {
+	if e.health > 0 {
+		return e.ownProbeTimeout()
+	}
 	est := e.rtt.estimate()
 	t := max(est, e.rtt.floor) // e.rtt.timeout()
-	return min(max(est, t/directShare), t) * e.healthFactor()
+	return min(max(est, t/directShare), t)
 }
 
 // sendPing sends a ping to addr. If the target is suspected or dead here, its

@@ -597,3 +597,60 @@ func TestRefutationOfAConfirmedSuspicionIsPushedOn(t *testing.T) {
 		}
 	}
 }
+
+// A node whose local health is raised (it may be the slow one) does not
+// hurry: its probes ask their relays only once the ping has had the whole
+// stretched timeout, as they did before relays were asked early.
+func TestUnhealthyNodeAsksItsRelaysAfterItsWholeTimeout(t *testing.T) {
+	r := newRigWith(t, func(c *swim.Config) { c.SuspicionChecks = -1 })
+	r.addPeers(6)
+	r.run(30 * time.Second)
+	T := r.e.Stats().CurrentProbeTimeout
+	require.Equal(t, 150*time.Millisecond, T)
+	for i := range 6 {
+		r.silent[peer(i)] = true // nobody answers, nobody nacks: the score climbs
+	}
+	type probeSeen struct {
+		pingAt time.Time
+		health int
+	}
+	pings := map[uint16]probeSeen{}
+	delays := map[int]time.Duration{} // by the score when the ping went out
+	for range 2000 {
+		at := r.e.NextDeadline()
+		if at.Sub(r.now) > time.Hour {
+			break
+		}
+		from := len(r.sent)
+		r.now = at
+		r.e.Tick(at)
+		r.collect()
+		health := r.e.Stats().LocalHealth
+		for _, p := range r.sentPackets(from) {
+			switch m := p.msgs[0]; m.Type {
+			case wire.TypePing:
+				if _, ok := pings[m.Seq]; !ok {
+					pings[m.Seq] = probeSeen{at, health}
+				}
+			case wire.TypePingReq:
+				if s, ok := pings[m.Seq]; ok && at.After(s.pingAt) {
+					if _, seen := delays[s.health]; !seen {
+						delays[s.health] = at.Sub(s.pingAt)
+					}
+				}
+			}
+		}
+		if len(delays) >= 3 {
+			break
+		}
+	}
+	require.Contains(t, delays, 0)
+	t.Logf("relays asked after, by score: %v", delays)
+	assert.Equal(t, T/8, delays[0], "healthy: relays asked early")
+	require.GreaterOrEqual(t, len(delays), 2, "the score rose: %v", delays)
+	for h, d := range delays {
+		if h > 0 {
+			assert.Equal(t, time.Duration(1+h)*T, d, "score %d: the whole stretched timeout first", h)
+		}
+	}
+}
