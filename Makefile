@@ -11,7 +11,7 @@
 #   make bench-compare    smudge vs hashicorp/memberlist on real UDP, side by side, judged against
 #                         issue #8's targets (bench/, own go.mod; about 30 minutes, 40 at most;
 #                         as root in a network namespace of its own, with iptables)
-#   make bench-quick      the same at 16 nodes only, short windows, no join series (about 2-3 minutes)
+#   make bench-quick      the same at 16 nodes only, short windows, no join series (about 3-4 minutes)
 #   make sim-scale        smudge sim at 1,000 and 10,000 nodes, with defaults and 10% loss 200 periods each (up to 25 minutes, 20 GiB)
 #   make clean            remove bin/
 

@@ -187,10 +187,12 @@ func TestLifeguardBuddySystemRefutesAtOnce(t *testing.T) {
 		}
 	}
 	// Every packet to a suspect tells it: node 4's pings and answers reach
-	// node 5 within a period or two, and it refutes each suspicion in time
-	// but for a few survivors.
+	// node 5 within a period or two, and it refutes each suspicion in time,
+	// pushing its refutation to all (its own packets get through), but for
+	// the odd survivor (1 DEAD view in these 5 runs; 11 before refutations
+	// were always pushed, 9 over 40 runs).
 	assert.Less(t, onMax, time.Second)
-	assert.Less(t, onDead, 5*5)
+	assert.Less(t, onDead, 5)
 	// Without, it learns only from gossip about it, which node 4 soon runs
 	// out of, or once it is DEAD somewhere: nearly every survivor sees it
 	// DEAD.
