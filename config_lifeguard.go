@@ -64,8 +64,8 @@ type LifeguardConfig struct {
 	// this node does not expect them.
 	DisableNacks bool
 	// DisableDynamicSuspicion makes every suspicion last SuspicionMult (no
-	// shortening by confirmations, no last probe at once on another's
-	// verdict).
+	// shortening by confirmations, no spreading of confirmed suspicions, no
+	// last probe at once on another's verdict).
 	DisableDynamicSuspicion bool
 	// DisableBuddy turns the buddy system off: packets to a member
 	// suspected here do not tell it so (it learns from gossip only).

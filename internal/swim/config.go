@@ -66,8 +66,9 @@ type Config struct {
 	// NoNacks turns nacks off: this node neither sends nor expects them.
 	NoNacks bool
 	// NoDynamicSuspicion turns dynamic suspicion off: every suspicion
-	// lasts SuspicionMult periods (times log10 n) here, and a DEAD verdict
-	// from another node only starts one.
+	// lasts SuspicionMult periods (times log10 n) here, a DEAD verdict
+	// from another node only starts one, and no confirmed suspicion is
+	// spread.
 	NoDynamicSuspicion bool
 	// NoBuddy turns the buddy system off: pings to suspects do not carry
 	// the suspicion.

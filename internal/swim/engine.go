@@ -366,7 +366,11 @@ type Engine struct {
 	stateMsgs      []wire.Message   // MergeState's decoded entries (reused)
 
 	// Lifeguard (lifeguard.go).
-	health         int // local health score, 0 (healthy) to MaxLocalHealth
+	health int // local health score, 0 (healthy) to MaxLocalHealth
+	// lateAcks: this node's latest probes in a row (up to maxLateAcks)
+	// whose ack came from the target itself, but only after the relays
+	// were asked (see directPhase).
+	lateAcks       int
 	suspicions     map[*member]*suspicion
 	freeSuspicions []*suspicion
 
@@ -943,10 +947,23 @@ func (e *Engine) heardFrom(now time.Time, addr netip.AddrPort, inc uint32, gossi
 		e.stats.DroppedIncJump++
 		return nil
 	} else if inc > m.inc {
+		// A member suspected or dead here that speaks at a higher
+		// incarnation refutes: its refutation is news as refutationNews
+		// says, as if it had come as an update.
+		rounds, push := false, false
+		if m.status != StatusAlive {
+			rounds, push = e.refutationNews(m)
+		}
 		e.setState(now, m, StatusAlive, inc, addr)
 		e.learnMeta(m, self)
 		if gossip {
 			e.queueUpdate(e.updateMsg(m))
+		}
+		if rounds {
+			e.urgent(now)
+		}
+		if push {
+			e.push(now, e.updateMsg(m), addr, netip.AddrPort{})
 		}
 	} else {
 		e.learnMeta(m, self)
@@ -956,11 +973,12 @@ func (e *Engine) heardFrom(now time.Time, addr netip.AddrPort, inc uint32, gossi
 }
 
 // refutationNews says how far the refutation of m's state here (m alive
-// at a new incarnation) is news: whether it starts gossip rounds, and
-// whether it is pushed on however it came. (The suspect pushes its
-// refutation itself, and a pushed refutation is pushed on wherever it is
-// news.) Otherwise the refutation of a mere suspicion heard of does
-// neither (loss makes many): it rides on probes. That of a death, of a
+// at a new incarnation, in an update or in a header of m's) is news:
+// whether it starts gossip rounds, and whether it is pushed on however it
+// came. (The suspect pushes every refutation of its own to PushFanout
+// members; they push it on only as this says.) The refutation of a mere
+// suspicion heard of does neither (loss makes many): it rides on probes,
+// and on the suspect's own push. That of a death, of a
 // suspicion another node's verdict backs (a death on its way), or of a
 // confirmed one (every member holding it runs its last probe now), races
 // the verdict: it is pushed, and starts rounds. That of a suspicion this
@@ -1082,7 +1100,7 @@ func (e *Engine) applyUpdate(now time.Time, u *wire.Message, gossip, pushed bool
 			if lastProbe {
 				e.probeLast(now, m)
 			}
-			if pushed {
+			if pushed && m.status != StatusDead { // else declareDead pushed it
 				e.push(now, *u, from, netip.AddrPort{})
 			}
 			return false
@@ -1102,14 +1120,14 @@ func (e *Engine) applyUpdate(now time.Time, u *wire.Message, gossip, pushed bool
 		e.runCheck(now, m) // a check requested by the accuser
 	}
 	// Push on what came pushed and is news here: a death or leave (as it
-	// came, though a death is only a suspicion here), or the refutation of
-	// one. However it came, such news starts gossip rounds; so does a
-	// refutation as refutationNews says, and is pushed however it came.
+	// came, though a death is only a suspicion here). However it came, such
+	// news starts gossip rounds. A refutation starts rounds and is pushed
+	// on as refutationNews says, however it came.
 	if u.Status == StatusDead || u.Status == StatusLeft || u.Status == StatusAlive && !wasAlive {
 		if u.Status != StatusAlive || refuteRounds {
 			e.urgent(now)
 		}
-		if pushed || u.Status == StatusAlive && refutePush {
+		if u.Status != StatusAlive && pushed || u.Status == StatusAlive && refutePush {
 			e.push(now, *u, from, netip.AddrPort{})
 		}
 	}
@@ -1275,7 +1293,8 @@ func (e *Engine) startProbeGossip(now time.Time, m *member, flags uint8, reprobe
 // round trip the history knows, if that is longer).
 const directShare = 8
 
-// directPhase is how long a probe of this node's round waits for the ack to
+// directPhase is how long a probe (not a re-probe of a dead member, nor a
+// check or last probe, which ask their relays at once) waits for the ack to
 // its ping before it asks relays as well: the longest round trip the
 // history knows, but at least 1/directShare of the probe timeout (so that a
 // hiccup of a few milliseconds does not send relays out), at most the
@@ -1288,14 +1307,28 @@ const directShare = 8
 // A node whose local health is raised (it may be the slow one) does not
 // hurry: it waits its whole stretched timeout first, as it did before
 // relays were asked early, so that its probes last twice that.
+//
+// Only round trips answered before the relays were asked enter the
+// history: after that, an ack may answer the probe's second ping, and
+// such samples (the direct phase plus a round trip) would feed the
+// direct phase back into itself. So, lest round trips that grow past the
+// direct phase all at once (a new route, congestion) go unlearnt and
+// every probe ask relays, each probe in a row whose ack came from the
+// target only after the relays were asked doubles the direct phase, up
+// to the timeout; the first ack in time resets it. Loss alone makes such
+// a late ack now and then, rarely twice in a row.
 func (e *Engine) directPhase() time.Duration {
 	if e.health > 0 {
 		return e.ownProbeTimeout()
 	}
 	est := e.rtt.estimate()
 	t := max(est, e.rtt.floor) // e.rtt.timeout()
-	return min(max(est, t/directShare), t)
+	return min(max(est, t/directShare)<<e.lateAcks, t)
 }
+
+// maxLateAcks bounds lateAcks: 2^3 = directShare, the direct phase is then
+// the whole timeout.
+const maxLateAcks = 3
 
 // sendPing sends a ping to addr. If the target is suspected or dead here, its
 // state goes first in the packet so that it can refute at once.
@@ -1773,6 +1806,14 @@ func (e *Engine) handleAck(now time.Time, seq uint16, sender *member, from netip
 		// It answered without refuting (its refutation is on its way, or
 		// was lost): give it another suspicion timeout.
 		e.restartSuspicion(now, m)
+	}
+	if !done.join && !done.reprobe && !done.confirm && !done.check {
+		switch {
+		case !done.indirect:
+			e.lateAcks = 0
+		case from == done.addr:
+			e.lateAcks = min(e.lateAcks+1, maxLateAcks)
+		}
 	}
 	if !done.indirect {
 		rtt := now.Sub(done.sentAt)

@@ -37,13 +37,15 @@ import (
 //   - Confirmed suspicions spread (smudge's): a node whose suspicion gets
 //     its SuspicionConfirmations accusers tells PushFanout others, once,
 //     with every accuser (see spreadConfirmed); they hold it confirmed too,
-//     start their last probes at once and tell others in turn. So the last
+//     start their last probes (at once, or as soon as their timeout
+//     allows) and tell others in turn. So the last
 //     probes of all members run together, not one after the other behind
 //     the first verdict; a verdict then ends a last probe that only this
 //     node's own timeout still holds back.
 //   - Refutations race them: the suspect pushes its refutation whatever it
 //     refutes, and the refutation of a confirmed suspicion, or of one a
-//     verdict backs, is pushed on by every member it is news to.
+//     verdict backs, is pushed on by every member it is news to (see
+//     refutationNews).
 //   - Suspicion checks (smudge's): a node that raises a suspicion itself
 //     pushes it at once to SuspicionChecks random members, which probe the
 //     suspect at once: their pings carry the suspicion, so a live suspect
@@ -202,9 +204,8 @@ func (e *Engine) confirmSuspicion(now time.Time, m *member, accuser netip.AddrPo
 	e.stats.SuspicionConfirmations++
 	if e.dynamicSuspicion() {
 		e.scheduleSuspicion(now, m, s, false)
-		if !s.spread && e.confirmed(s) {
-			s.spread = true
-			e.spreadConfirmed(now, m, s)
+		if !s.spread && !s.verdict && e.confirmed(s) { // a verdict floods anyway
+			s.spread = e.spreadConfirmed(m, s)
 		}
 	}
 	return true
@@ -213,21 +214,25 @@ func (e *Engine) confirmSuspicion(now time.Time, m *member, accuser netip.AddrPo
 // spreadConfirmed tells PushFanout random members other than m that m's
 // suspicion, held here, is confirmed: one packet with the update of each
 // of its accusers. A member that learns of them holds the suspicion
-// confirmed too, so its own last probe starts at once (it still declares
-// m DEAD only if that probe fails, and no sooner than its own suspicion
-// timeout, unless a verdict comes), and it tells PushFanout others in turn,
-// once. So the last probes of every member run at about the time the
-// first accuser's does, not one after the other behind its verdict: a
-// crashed member is DEAD everywhere about a probe's time sooner.
+// confirmed too, so its own last probe starts at once, or as soon as its
+// timeout allows (a last probe is timed to end with the suspicion's
+// timeout: at once where that floor is at most two probe timeouts, as at
+// 16 nodes and a 200 ms period). It still declares m DEAD only if that
+// probe fails, and no sooner than its own suspicion timeout unless a
+// verdict comes; and it tells PushFanout others in turn, once. So the last
+// probes of every member run at about the time the first accuser's does,
+// not one after the other behind its verdict: a crashed member is DEAD
+// everywhere about a probe's time sooner.
 //
 // The packet is not marked pushed: its updates are gossip where they land,
 // not requests for checks (the last probe is one). It carries nothing else
-// (the gossip queue holds the suspicion too). It costs PushFanout
-// packets per member for a suspicion that gets confirmed, as a verdict
-// does: a crash, or a member most cannot reach.
-func (e *Engine) spreadConfirmed(now time.Time, m *member, s *suspicion) {
+// (the gossip queue holds the suspicion too), and no more accusers than
+// fit in MaxPacketBytes. It costs PushFanout packets per member for a
+// suspicion that gets confirmed, as a verdict does: a crash, or a member
+// most cannot reach. It reports whether it sent any.
+func (e *Engine) spreadConfirmed(m *member, s *suspicion) bool {
 	if e.cfg.PushFanout < 0 || e.leaving {
-		return
+		return false
 	}
 	sent := 0
 	for _, r := range e.pickRandom(e.cfg.PushFanout+1, m) {
@@ -242,12 +247,15 @@ func (e *Engine) spreadConfirmed(now time.Time, m *member, s *suspicion) {
 		b := e.startPacket(0)
 		for _, a := range s.accusers[:s.n] {
 			u := wire.Message{Type: wire.TypeUpdate, Status: StatusSuspect, Incarnation: m.inc, Subject: m.addr, Source: a}
-			b = u.AppendTo(b)
+			if more := u.AppendTo(b); len(more) <= e.cfg.MaxPacketBytes {
+				b = more
+			}
 		}
 		e.emit(r.addr, b)
 		sent++
 	}
 	e.stats.ConfirmedSpread += uint64(sent)
+	return sent > 0
 }
 
 // endSuspicion forgets m's suspicion: it is no longer suspected here.

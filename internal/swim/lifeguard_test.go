@@ -572,30 +572,114 @@ func TestVerdictEndsALastProbeHeldByItsTimeout(t *testing.T) {
 }
 
 // The refutation of a confirmed suspicion races every member's last probe:
-// it is pushed on, however it came. That of a mere suspicion heard of
-// rides on probes.
+// it is pushed on, however it came: in an update from a third node, or in
+// the suspect's own packet (its header's incarnation refutes), pushed or
+// not. That of a mere suspicion heard of rides on probes (and on the
+// suspect's own push to PushFanout members, who do not push it on).
 func TestRefutationOfAConfirmedSuspicionIsPushedOn(t *testing.T) {
+	refutation := wire.Message{Type: wire.TypeUpdate, Status: wire.StatusAlive, Incarnation: 2, Subject: peer(0), Source: peer(0)}
 	for _, confirmed := range []bool{false, true} {
-		r := newRigWith(t, func(c *swim.Config) { c.SuspicionChecks = -1 })
-		r.addPeers(10)
-		r.run(30 * time.Second)
-		if confirmed {
-			r.receive(peer(6), 1, accusation(peer(1)), accusation(peer(2)), accusation(peer(3)), accusation(peer(4)))
-		} else {
-			r.receive(peer(6), 1, accusation(peer(1)))
-		}
-		m, _ := r.e.Member(peer(0))
-		require.Equal(t, swim.StatusSuspect, m.Status)
-		from := len(r.sent)
-		r.receive(peer(7), 1, wire.Message{Type: wire.TypeUpdate, Status: wire.StatusAlive, Incarnation: 2, Subject: peer(0), Source: peer(0)})
-		m, _ = r.e.Member(peer(0))
-		require.Equal(t, swim.StatusAlive, m.Status)
-		if confirmed {
-			assert.Equal(t, 3, pushedUpdates(t, r, from, peer(0), wire.StatusAlive))
-		} else {
-			assert.Zero(t, pushedUpdates(t, r, from, peer(0), wire.StatusAlive))
+		for _, via := range []string{"a third node", "the suspect", "the suspect, pushed"} {
+			r := newRigWith(t, func(c *swim.Config) { c.SuspicionChecks = -1 })
+			r.addPeers(10)
+			r.run(30 * time.Second)
+			if confirmed {
+				r.receive(peer(6), 1, accusation(peer(1)), accusation(peer(2)), accusation(peer(3)), accusation(peer(4)))
+			} else {
+				r.receive(peer(6), 1, accusation(peer(1)))
+			}
+			m, _ := r.e.Member(peer(0))
+			require.Equal(t, swim.StatusSuspect, m.Status)
+			from := len(r.sent)
+			switch via {
+			case "a third node":
+				r.receive(peer(7), 1, refutation)
+			case "the suspect":
+				r.receive(peer(0), 2, refutation)
+			default:
+				b := wire.AppendHeader(nil, wire.Header{Cluster: r.cluster, Sender: peer(0), Incarnation: 2, Flags: wire.HeaderFlagPush})
+				r.e.Receive(r.now, peer(0), refutation.AppendTo(b))
+				r.collect()
+			}
+			m, _ = r.e.Member(peer(0))
+			require.Equal(t, swim.StatusAlive, m.Status)
+			pushedOn := pushedUpdates(t, r, from, peer(0), wire.StatusAlive)
+			if confirmed {
+				assert.Equal(t, 3, pushedOn, "confirmed, from %s", via)
+			} else {
+				assert.Zero(t, pushedOn, "a mere suspicion, from %s", via)
+			}
 		}
 	}
+}
+
+// A member whose round trips grow past the direct phase all at once (here
+// from 1 ms to 40 ms, past the 19 ms after which relays are asked) acks
+// only after the relays were asked, and such acks are not round trips (one
+// may answer the probe's second ping). Each such probe in a row doubles the
+// direct phase, so a probe soon gets its ack in time, the history learns
+// the 40 ms, and probes stop asking relays. Without the doubling every
+// probe of it would ask relays, for ever.
+func TestProbesWaitLongerWhenAcksComeLate(t *testing.T) {
+	const rtt = 40 * time.Millisecond
+	r := newRigWith(t, func(c *swim.Config) { c.SuspicionChecks = -1 })
+	r.addPeers(2)
+	r.run(30 * time.Second)
+	for i := range 2 {
+		r.silent[peer(i)] = true // answered below, 40 ms late
+	}
+	type pending struct {
+		at  time.Time
+		to  netip.AddrPort
+		seq uint16
+	}
+	var acks []pending
+	var probes, relayed []bool // per probe: did it ask relays?
+	seqIdx := map[uint16]int{}
+	for range 100000 {
+		if len(probes) >= 30 {
+			break
+		}
+		at := r.e.NextDeadline()
+		if len(acks) > 0 && acks[0].at.Before(at) {
+			a := acks[0]
+			acks = acks[1:]
+			r.now = a.at
+			r.receive(a.to, 1, wire.Message{Type: wire.TypeAck, Seq: a.seq})
+			continue
+		}
+		from := len(r.sent)
+		r.now = at
+		r.e.Tick(at)
+		r.collect()
+		for _, p := range r.sentPackets(from) {
+			switch m := p.msgs[0]; m.Type {
+			case wire.TypePing:
+				if _, ok := seqIdx[m.Seq]; !ok {
+					seqIdx[m.Seq] = len(probes)
+					probes, relayed = append(probes, true), append(relayed, false)
+				}
+				acks = append(acks, pending{at.Add(rtt), p.to, m.Seq})
+			case wire.TypePingReq:
+				if k, ok := seqIdx[m.Seq]; ok {
+					relayed[k] = true
+				}
+			}
+		}
+	}
+	require.Len(t, probes, 30)
+	asked := 0
+	for _, x := range relayed[20:] {
+		if x {
+			asked++
+		}
+	}
+	t.Logf("probes asking relays, in order: %v", relayed)
+	assert.Zero(t, asked, "the last 10 probes get their acks in time")
+	m, _ := r.e.Member(peer(0))
+	assert.Equal(t, swim.StatusAlive, m.Status)
+	assert.Equal(t, rtt, m.RTT)
+	assert.Zero(t, r.e.Stats().SuspicionsRaised)
 }
 
 // A node whose local health is raised (it may be the slow one) does not
