@@ -249,6 +249,7 @@ type result struct {
 	// kills are the times from each kill to DEAD at all survivors (-1: not
 	// within 90 s), victims n-1, n-2, ... in turn.
 	kills   []time.Duration
+	planned int // kills planned (params.kills): a run cut short has fewer
 	traffic traffic
 	slow    slowResult
 	notes   []string
@@ -258,7 +259,7 @@ type result struct {
 // params are the timing knobs of a run.
 type params struct {
 	window, settle time.Duration
-	kills          int    // nodes killed one after another
+	kills          int    // nodes killed one after another (at most maxKills(n))
 	ns             *netns // nil: no iptables (not root, or it failed)
 	verbose        bool
 }
@@ -273,7 +274,7 @@ func logf(p params, format string, args ...any) {
 // join, settle, traffic window, broadcast, kill, slow nodes (last, so that
 // what they stir up touches nothing else).
 func runScenarios(start starter, n int, cfg config, p params, seed uint64) result {
-	r := result{join: -1, broadcast: -1}
+	r := result{join: -1, broadcast: -1, planned: p.kills}
 	l, tr, joinStart, note, err := startWithRetry(start, n, newTracker)
 	if note != "" {
 		r.notes = append(r.notes, note)
@@ -370,6 +371,13 @@ func measureTraffic(l lib, n int, p params) (traffic, error) {
 	return t, nil
 }
 
+// slowCount is how many nodes the slow-node scenario pauses at size n.
+func slowCount(n int) int { return max(2, n/16) }
+
+// maxKills is how many nodes a run of n can kill: node 0 and the
+// broadcaster 1 stay, and so do the slow-node scenario's candidates.
+func maxKills(n int) int { return max(1, n-2-slowCount(n)) }
+
 // slowNodes pauses max(2, n/16) nodes (never node 0, the broadcaster 1 or
 // the victims n-p.kills..n-1, killed before) for 1-3 s each, starting within 1 s of
 // each other, by dropping their traffic with iptables, then waits a grace
@@ -377,9 +385,9 @@ func measureTraffic(l lib, n int, p params) (traffic, error) {
 // makes both libraries pause the same nodes for the same times.
 func slowNodes(l lib, tr *tracker, n int, cfg config, p params, seed uint64) (slowResult, error) {
 	rng := rand.New(rand.NewPCG(seed, 0x5eed))
-	k := max(2, n/16)
+	k := slowCount(n)
 	cands := make([]int, 0, n)
-	alive := n - p.kills // nodes alive-1..n-1 were killed
+	alive := n - p.kills // nodes alive..n-1 were killed
 	for i := 2; i < alive; i++ {
 		cands = append(cands, i)
 	}

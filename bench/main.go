@@ -209,8 +209,11 @@ func main() {
 			if st < 0 {
 				st = pushPullPeriod(n)
 			}
-			p := params{window: w, settle: st, kills: *kills, ns: nsp, verbose: *verbose}
+			p := params{window: w, settle: st, kills: min(*kills, maxKills(n)), ns: nsp, verbose: *verbose}
 			r := row{cfg: c, n: n, window: w, res: map[string][]result{}, joins: map[string][]time.Duration{}}
+			if p.kills < *kills {
+				r.notes = append(r.notes, fmt.Sprintf("%s, %d nodes: %d kill(s) a run, not %d (node 0, the broadcaster and %d slow-node candidates stay)", c.name, n, p.kills, *kills, slowCount(n)))
+			}
 			for k := range *runs {
 				seed := runSeed(c.name, n, k)
 				for _, lib := range order(libs, k) {
@@ -551,10 +554,13 @@ func collect(rs []result, m measure) []float64 {
 	for _, r := range rs {
 		if m.each != nil {
 			vs := m.each(r)
-			if r.join < 0 || len(vs) == 0 {
-				vs = []float64{math.Inf(1)}
+			if r.join < 0 {
+				vs = nil
 			}
 			out = append(out, vs...)
+			for range max(r.planned, 1) - len(vs) { // cut short: as timeouts
+				out = append(out, math.Inf(1))
+			}
 			continue
 		}
 		v := m.get(r)
