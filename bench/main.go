@@ -407,6 +407,10 @@ func report(rows []row, cfgs []config, libs []string, runs, joins, kills int, ma
 						v.skipped++
 					case math.IsInf(median(us), 1):
 						verdict = v.judge(false, where+" "+m.short+" (smudge timed out)")
+					case !measured(r.res[libMemberlist]):
+						// memberlist's cluster never formed: nothing to compare with.
+						verdict = "n/a (memberlist did not join)"
+						v.skipped++
 					case math.IsInf(median(ml), 1):
 						verdict = v.judge(true, "")
 					default:
@@ -570,6 +574,17 @@ func collect(rs []result, m measure) []float64 {
 		out = append(out, v)
 	}
 	return out
+}
+
+// measured reports whether any of rs got past the join, so that its
+// measures mean something.
+func measured(rs []result) bool {
+	for _, r := range rs {
+		if r.join >= 0 && r.err == nil {
+			return true
+		}
+	}
+	return false
 }
 
 // median is the middle value (the upper middle of an even count); a

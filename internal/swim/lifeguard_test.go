@@ -391,16 +391,14 @@ func TestProbeAsksItsRelaysOnceItsPingIsLate(t *testing.T) {
 		var pingAt, reqAt time.Time
 		var seq uint16
 		for i := 0; i < 10000 && reqAt.IsZero(); i++ {
-			r.now = r.e.NextDeadline()
 			from := len(r.sent)
-			r.e.Tick(r.now)
-			r.collect()
+			at := r.step()
 			for _, p := range r.sentPackets(from) {
 				switch m := p.msgs[0]; {
 				case m.Type == wire.TypePing && p.to == peer(0) && pingAt.IsZero():
-					pingAt, seq = r.now, m.Seq
+					pingAt, seq = at, m.Seq
 				case m.Type == wire.TypePingReq && m.Target == peer(0) && !pingAt.IsZero():
-					reqAt = r.now
+					reqAt = at
 					assert.Equal(t, seq, m.Seq)
 				}
 			}
@@ -542,10 +540,8 @@ func TestVerdictEndsALastProbeHeldByItsTimeout(t *testing.T) {
 			if len(relays) > 0 {
 				break
 			}
-			from, at = len(r.sent), r.e.NextDeadline()
-			r.now = at
-			r.e.Tick(at)
-			r.collect()
+			from = len(r.sent)
+			at = r.step()
 		}
 		require.Len(t, relays, 6)
 		assert.Equal(t, floor-2*T, at.Sub(start), "the last probe starts so as to end with the timeout")
@@ -649,9 +645,7 @@ func TestProbesWaitLongerWhenAcksComeLate(t *testing.T) {
 			continue
 		}
 		from := len(r.sent)
-		r.now = at
-		r.e.Tick(at)
-		r.collect()
+		r.step()
 		for _, p := range r.sentPackets(from) {
 			switch m := p.msgs[0]; m.Type {
 			case wire.TypePing:
@@ -701,14 +695,11 @@ func TestUnhealthyNodeAsksItsRelaysAfterItsWholeTimeout(t *testing.T) {
 	pings := map[uint16]probeSeen{}
 	delays := map[int]time.Duration{} // by the score when the ping went out
 	for range 2000 {
-		at := r.e.NextDeadline()
-		if at.Sub(r.now) > time.Hour {
+		if r.e.NextDeadline().Sub(r.now) > time.Hour {
 			break
 		}
 		from := len(r.sent)
-		r.now = at
-		r.e.Tick(at)
-		r.collect()
+		at := r.step()
 		health := r.e.Stats().LocalHealth
 		for _, p := range r.sentPackets(from) {
 			switch m := p.msgs[0]; m.Type {

@@ -111,6 +111,17 @@ func (r *rig) run(d time.Duration) {
 	}
 }
 
+// step advances the clock to the engine's next deadline and ticks there,
+// answering as collect does; it returns the deadline (the answers may have
+// moved r.now past it).
+func (r *rig) step() time.Time {
+	at := r.e.NextDeadline()
+	r.now = at
+	r.e.Tick(at)
+	r.collect()
+	return at
+}
+
 // addPeers makes the engine hear from peers 0..n-1 (each at incarnation 1).
 func (r *rig) addPeers(n int) {
 	for i := range n {
