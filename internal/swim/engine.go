@@ -1795,25 +1795,23 @@ func (e *Engine) handleAck(now time.Time, seq uint16, sender *member, from netip
 		e.emit(done.requester, e.piggyback(b, now, done.requester))
 		return
 	}
-	if !done.join && !done.reprobe && !done.confirm && !done.check {
+	if !done.join && !done.reprobe && !done.confirm && !done.check { // this node's own round of probes
 		was := e.health
-		e.adjustHealth(-1) // this node's own round of probes only, as failures
+		e.adjustHealth(-1) // as failures
 		if was > 0 && e.health == 0 {
 			e.recheckLoneSuspicions(now)
 		}
-	}
-	if m := done.target; done.confirm && m != nil && !m.removed && m.status == StatusSuspect && m.gen == done.gen {
-		// It answered without refuting (its refutation is on its way, or
-		// was lost): give it another suspicion timeout.
-		e.restartSuspicion(now, m)
-	}
-	if !done.join && !done.reprobe && !done.confirm && !done.check {
 		switch {
 		case !done.indirect:
 			e.lateAcks = 0
 		case from == done.addr:
 			e.lateAcks = min(e.lateAcks+1, maxLateAcks)
 		}
+	}
+	if m := done.target; done.confirm && m != nil && !m.removed && m.status == StatusSuspect && m.gen == done.gen {
+		// It answered without refuting (its refutation is on its way, or
+		// was lost): give it another suspicion timeout.
+		e.restartSuspicion(now, m)
 	}
 	if !done.indirect {
 		rtt := now.Sub(done.sentAt)
@@ -1925,8 +1923,24 @@ func (e *Engine) push(now time.Time, msg wire.Message, skip1, skip2 netip.AddrPo
 		return
 	}
 	e.urgent(now)
+	sent := e.fanOut(2, nil, skip1, skip2, func(to netip.AddrPort) []byte {
+		b := e.startPacket(wire.HeaderFlagPush)
+		b = msg.AppendTo(b)
+		return e.piggyback(b, now, to)
+	})
+	e.stats.Pushes += uint64(sent)
+}
+
+// fanOut sends the packet build makes for each of up to PushFanout random
+// live members other than exclude, skip1 and skip2 (extra more are drawn,
+// for those skipped), within this period's push tokens (pushesPerPeriod).
+// It reports how many it sent.
+func (e *Engine) fanOut(extra int, exclude *member, skip1, skip2 netip.AddrPort, build func(to netip.AddrPort) []byte) int {
+	if e.cfg.PushFanout < 0 || e.leaving {
+		return 0
+	}
 	sent := 0
-	for _, m := range e.pickRandom(e.cfg.PushFanout+2, nil) {
+	for _, m := range e.pickRandom(e.cfg.PushFanout+extra, exclude) {
 		if sent == e.cfg.PushFanout {
 			break
 		}
@@ -1938,12 +1952,10 @@ func (e *Engine) push(now time.Time, msg wire.Message, skip1, skip2 netip.AddrPo
 			break
 		}
 		e.pushTokens--
-		b := e.startPacket(wire.HeaderFlagPush)
-		b = msg.AppendTo(b)
-		e.emit(m.addr, e.piggyback(b, now, m.addr))
+		e.emit(m.addr, build(m.addr))
 		sent++
 	}
-	e.stats.Pushes += uint64(sent)
+	return sent
 }
 
 // pushesPerPeriod is how many packets a node pushes per protocol period at

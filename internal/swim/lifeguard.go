@@ -231,19 +231,7 @@ func (e *Engine) confirmSuspicion(now time.Time, m *member, accuser netip.AddrPo
 // suspicion that gets confirmed, as a verdict does: a crash, or a member
 // most cannot reach. It reports whether it sent any.
 func (e *Engine) spreadConfirmed(m *member, s *suspicion) bool {
-	if e.cfg.PushFanout < 0 || e.leaving {
-		return false
-	}
-	sent := 0
-	for _, r := range e.pickRandom(e.cfg.PushFanout+1, m) {
-		if sent == e.cfg.PushFanout {
-			break
-		}
-		if e.pushTokens <= 0 {
-			e.stats.PushesSkipped++
-			break
-		}
-		e.pushTokens--
+	sent := e.fanOut(1, m, netip.AddrPort{}, netip.AddrPort{}, func(netip.AddrPort) []byte {
 		b := e.startPacket(0)
 		for _, a := range s.accusers[:s.n] {
 			u := wire.Message{Type: wire.TypeUpdate, Status: StatusSuspect, Incarnation: m.inc, Subject: m.addr, Source: a}
@@ -251,9 +239,8 @@ func (e *Engine) spreadConfirmed(m *member, s *suspicion) bool {
 				b = more
 			}
 		}
-		e.emit(r.addr, b)
-		sent++
-	}
+		return b
+	})
 	e.stats.ConfirmedSpread += uint64(sent)
 	return sent > 0
 }
